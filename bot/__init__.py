@@ -1,0 +1,1 @@
+"""The core of the music bot: settings, domain, music API client, storage and use cases."""
