@@ -1,0 +1,127 @@
+"""Composition root: settings -> logging -> one aiohttp session + storage -> services -> MusicBot -> run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import discord
+from pydantic import ValidationError
+
+from bot.app import MusicBot, Services
+from bot.clock import Clock, utc_now
+from bot.generation import GenerationService
+from bot.jobs import JobPoller
+from bot.music_api import AimlSunoBackend
+from bot.quota import QuotaService
+from bot.settings import Settings
+from bot.storage import BotStateStore, Database, JobStore, QuotaStore
+from bot.storage.database import MigrationError
+
+log = logging.getLogger("bot")
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming each bad variable, never echoing its value."""
+    problems = []
+    for item in error.errors():
+        variable = "_".join(str(part) for part in item["loc"]).upper()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            problems.append(f"{variable} is not set (put it in the environment or in .env)")
+        elif item["type"] == "extra_forbidden":
+            problems.append(f"{variable} is not a setting this bot knows (check the spelling in .env)")
+        elif variable:
+            problems.append(f"{variable} is invalid: {message}")
+        else:
+            problems.append(message)
+    return "configuration error: " + "; ".join(problems)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+
+
+@asynccontextmanager
+async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[MusicBot]:
+    """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
+    api_key = settings.aiml_api_key.get_secret_value() if settings.aiml_api_key else ""
+    with tempfile.TemporaryDirectory(prefix="musicbot-audio-") as audio_dir:
+        async with (
+            aiohttp.ClientSession(raise_for_status=False) as http,
+            Database.open(settings.database_path) as database,
+        ):
+            backend = AimlSunoBackend(
+                http,
+                base_url=settings.aiml_api_base_url,
+                api_key=api_key,
+                wait_audio_timeout=settings.wait_audio_timeout_seconds,
+                request_timeout=settings.http_timeout_seconds,
+            )
+            jobs = JobStore(database)
+            poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
+            generation = GenerationService(
+                backend=backend,
+                jobs=jobs,
+                quota=QuotaService(QuotaStore(database), clock=clock, daily_limit=settings.default_daily_limit),
+                poller=poller,
+                clock=clock,
+                audio_dir=Path(audio_dir),
+                wait_audio=settings.wait_audio,
+                deadline_seconds=settings.generation_deadline_seconds,
+                progress_interval=settings.progress_edit_interval_seconds,
+            )
+            services = Services(generation=generation, poller=poller, state=BotStateStore(database))
+            bot = MusicBot(settings=settings, services=services)
+            async with bot:
+                try:
+                    yield bot
+                finally:
+                    await generation.close()
+                    await poller.stop()
+
+
+async def run(settings: Settings) -> None:
+    async with build_bot(settings) as bot:
+        await bot.start(settings.discord_token.get_secret_value())
+
+
+def main() -> None:
+    """The `musicbot` console script."""
+    try:
+        settings = Settings()  # type: ignore[call-arg]  # read from the environment and .env
+    except ValidationError as error:
+        print(f"musicbot: {describe_settings_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+    except discord.LoginFailure:
+        print(
+            "musicbot: Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    except discord.PrivilegedIntentsRequired:
+        print("musicbot: Discord refused the requested gateway intents.", file=sys.stderr)
+        raise SystemExit(1) from None
+    except MigrationError as error:
+        print(f"musicbot: database upgrade failed: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Domain types shared by the core and the Discord layer: clips, generation requests, jobs and their states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class ClipStatus(StrEnum):
+    """Where a clip is in the API's lifecycle: submitted -> queued -> streaming -> complete, or error."""
+
+    SUBMITTED = "submitted"
+    QUEUED = "queued"
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    ERROR = "error"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (ClipStatus.COMPLETE, ClipStatus.ERROR)
+
+    @classmethod
+    def parse(cls, raw: object) -> ClipStatus:
+        """Reads the API's spelling case-insensitively; anything unknown counts as still running."""
+        text = str(raw or "").strip().lower()
+        return _STATUS_ALIASES.get(text, ClipStatus.QUEUED)
+
+
+_STATUS_ALIASES: dict[str, ClipStatus] = {
+    "submitted": ClipStatus.SUBMITTED,
+    "queued": ClipStatus.QUEUED,
+    "queue": ClipStatus.QUEUED,
+    "streaming": ClipStatus.STREAMING,
+    "complete": ClipStatus.COMPLETE,
+    "completed": ClipStatus.COMPLETE,
+    "error": ClipStatus.ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """One generated song as the API reports it; every field but id and status may be unknown yet."""
+
+    id: str
+    status: ClipStatus
+    title: str = ""
+    audio_url: str = ""
+    image_url: str = ""
+    lyrics: str = ""
+    tags: str = ""
+    duration: float | None = None
+    model_name: str = ""
+    error_message: str = ""
+
+    @property
+    def has_audio(self) -> bool:
+        """True when the final mp3 is there: complete, with a real URL (`None.mp3` is the API's failure marker)."""
+        url = self.audio_url.strip()
+        return self.status is ClipStatus.COMPLETE and bool(url) and not url.endswith("/None.mp3")
+
+
+class GenerationMode(StrEnum):
+    DESCRIPTION = "description"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What a member asked for. In description mode `prompt` is the description; in custom mode, the lyrics."""
+
+    mode: GenerationMode
+    prompt: str
+    instrumental: bool = False
+    model: str | None = None
+    title: str | None = None
+    tags: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asked, and where the result goes."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+
+
+class JobStatus(StrEnum):
+    """A job's life: reserved (quota held) -> submitted (API called) -> polling -> delivered or failed."""
+
+    RESERVED = "reserved"
+    SUBMITTED = "submitted"
+    POLLING = "polling"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in (JobStatus.DELIVERED, JobStatus.FAILED)
+
+
+class FailureReason(StrEnum):
+    """Why a job ended without delivering everything; stored on the job row."""
+
+    API_AUTH = "api_auth"
+    API_CREDITS = "api_credits"
+    API_RATE_LIMITED = "api_rate_limited"
+    API_INVALID_REQUEST = "api_invalid_request"
+    API_UNAVAILABLE = "api_unavailable"
+    API_BAD_RESPONSE = "api_bad_response"
+    API_TIMEOUT = "api_timeout"
+    CLIPS_FAILED = "clips_failed"
+    DEADLINE = "deadline"
+    NOT_ACKNOWLEDGED = "not_acknowledged"
+    DELIVERY_FAILED = "delivery_failed"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One paid generation request and everything needed to finish it after a restart."""
+
+    id: int
+    requester: Requester
+    request: GenerationRequest
+    status: JobStatus
+    created_at: datetime
+    backend: str
+    charged: bool = True
+    response_message_id: int | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    failure_reason: FailureReason | None = None
+    failure_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredClip:
+    """A clip that reached the channel: the message that carries it."""
+
+    clip_id: str
+    job_id: int
+    message_id: int

@@ -1,0 +1,134 @@
+"""The database owner: opens SQLite (WAL), applies numbered migrations, and serialises write transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+MINIMUM_SQLITE = (3, 35, 0)  # RETURNING
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    """The numbered SQL files shipped in bot/storage/migrations, in order."""
+    folder = resources.files("bot.storage") / "migrations"
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda migration: migration.version)
+    for expected, migration in enumerate(found, start=1):
+        if migration.version != expected:
+            raise RuntimeError(f"migration numbers must run 1, 2, 3...: {migration.name} is out of order")
+    return found
+
+
+def to_db_time(moment: datetime) -> str:
+    """One fixed ISO-8601 UTC format, so timestamps compare correctly as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_db_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+class MigrationError(RuntimeError):
+    """A migration failed; the database was left at its previous version."""
+
+
+class Database:
+    """Owns the one connection. Reads run directly; writes that span statements go through `transaction()`."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, *, migrations: Sequence[Migration] | None = None) -> AsyncIterator[Database]:
+        """Opens (creating folders as needed), migrates, and closes the database on exit."""
+        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
+            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer is needed")
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
+        try:
+            connection.row_factory = aiosqlite.Row
+            await connection.execute("PRAGMA journal_mode = WAL")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            database = cls(connection)
+            await database.migrate(bundled_migrations() if migrations is None else migrations)
+            yield database
+        finally:
+            await connection.close()
+
+    async def user_version(self) -> int:
+        row = await self.fetch_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def migrate(self, migrations: Iterable[Migration]) -> None:
+        """Applies each migration newer than `user_version`; every file carries its own transaction."""
+        async with self._write_lock:
+            current = await self.user_version()
+            for migration in migrations:
+                if migration.version <= current:
+                    continue
+                try:
+                    await self._connection.executescript(migration.sql)
+                except sqlite3.Error as exc:
+                    if self._connection.in_transaction:
+                        await self._connection.execute("ROLLBACK")
+                    raise MigrationError(f"{migration.name} failed and was rolled back: {exc}") from exc
+                current = await self.user_version()
+                if current != migration.version:
+                    raise MigrationError(f"{migration.name} must set PRAGMA user_version = {migration.version}")
+                log.info("database migrated to version %d (%s)", current, migration.name)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, one at a time: coroutines sharing the connection never interleave."""
+        async with self._write_lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            await self._connection.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        rows = await self._connection.execute_fetchall(sql, parameters)
+        return list(rows)
+
+    async def fetch_one(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetch_all(sql, parameters)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
+        """One write statement in its own implicit transaction; returns the rows changed."""
+        async with self._write_lock:
+            cursor = await self._connection.execute(sql, parameters)
+            changed = cursor.rowcount
+            await cursor.close()
+            return changed

@@ -1,0 +1,168 @@
+"""Job and clip SQL: a job's progress, its clips as the API reports them, and what was delivered."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.models import (
+    Clip,
+    ClipStatus,
+    FailureReason,
+    GenerationMode,
+    GenerationRequest,
+    Job,
+    JobStatus,
+    Requester,
+)
+from bot.storage.database import Database, from_db_time, to_db_time
+from bot.storage.quota import insert_ledger_row
+
+_UNFINISHED = ("reserved", "submitted", "polling")
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        requester=Requester(row["guild_id"], row["channel_id"], row["requester_id"]),
+        request=GenerationRequest(
+            mode=GenerationMode(row["mode"]),
+            prompt=row["prompt"],
+            instrumental=bool(row["instrumental"]),
+            model=row["model"],
+            title=row["title"],
+            tags=row["tags"],
+        ),
+        status=JobStatus(row["status"]),
+        created_at=from_db_time(row["created_at"]),
+        backend=row["backend"],
+        charged=bool(row["charged"]),
+        response_message_id=row["response_message_id"],
+        submitted_at=from_db_time(row["submitted_at"]) if row["submitted_at"] else None,
+        finished_at=from_db_time(row["finished_at"]) if row["finished_at"] else None,
+        failure_reason=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
+        failure_detail=row["failure_detail"],
+    )
+
+
+def _clip_from_row(row: sqlite3.Row) -> Clip:
+    return Clip(
+        id=row["id"],
+        status=ClipStatus(row["status"]),
+        title=row["title"],
+        audio_url=row["audio_url"],
+        image_url=row["image_url"],
+        lyrics=row["lyrics"],
+        tags=row["tags"],
+        duration=row["duration"],
+        model_name=row["model_name"],
+        error_message=row["error_message"],
+    )
+
+
+class JobStore:
+    """Reads and moves jobs through their states; finishing and refunding happen in one transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def get(self, job_id: int) -> Job:
+        row = await self._database.fetch_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise KeyError(f"no job {job_id}")
+        return _job_from_row(row)
+
+    async def unfinished(self) -> list[Job]:
+        rows = await self._database.fetch_all(f"SELECT * FROM jobs WHERE status IN {_UNFINISHED} ORDER BY id")
+        return [_job_from_row(row) for row in rows]
+
+    async def set_response_message(self, job_id: int, message_id: int) -> None:
+        await self._database.execute("UPDATE jobs SET response_message_id = ? WHERE id = ?", (message_id, job_id))
+
+    async def mark_submitted(self, job_id: int, now: datetime) -> None:
+        """Recorded before the paid call goes out, so a crash inside it is known after a restart."""
+        await self._database.execute(
+            "UPDATE jobs SET status = 'submitted', submitted_at = ? WHERE id = ? AND status = 'reserved'",
+            (to_db_time(now), job_id),
+        )
+
+    async def save_clips(self, job_id: int, clips: Sequence[Clip], *, polling: bool) -> None:
+        """Stores the clips the API reported (new ids or fresher states); never touches delivery columns."""
+        async with self._database.transaction() as connection:
+            for position, clip in enumerate(clips):
+                await connection.execute(
+                    """INSERT INTO clips (id, job_id, position, status, title, tags, lyrics, image_url,
+                                          audio_url, duration, model_name, error_message)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (id) DO UPDATE SET
+                           status = excluded.status, title = excluded.title, tags = excluded.tags,
+                           lyrics = excluded.lyrics, image_url = excluded.image_url,
+                           audio_url = excluded.audio_url, duration = excluded.duration,
+                           model_name = excluded.model_name, error_message = excluded.error_message""",
+                    (
+                        clip.id,
+                        job_id,
+                        position,
+                        clip.status.value,
+                        clip.title,
+                        clip.tags,
+                        clip.lyrics,
+                        clip.image_url,
+                        clip.audio_url,
+                        clip.duration,
+                        clip.model_name,
+                        clip.error_message,
+                    ),
+                )
+            if polling:
+                await connection.execute(
+                    "UPDATE jobs SET status = 'polling' WHERE id = ? AND status IN ('reserved', 'submitted')",
+                    (job_id,),
+                )
+
+    async def clips(self, job_id: int) -> list[Clip]:
+        rows = await self._database.fetch_all("SELECT * FROM clips WHERE job_id = ? ORDER BY position", (job_id,))
+        return [_clip_from_row(row) for row in rows]
+
+    async def delivered_clip_ids(self, job_id: int) -> set[str]:
+        rows = await self._database.fetch_all(
+            "SELECT id FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
+        )
+        return {row["id"] for row in rows}
+
+    async def record_delivery(self, clip_id: str, message_id: int, now: datetime) -> bool:
+        """Marks the clip posted; False if it already was (the first message stays the clip's home)."""
+        changed = await self._database.execute(
+            "UPDATE clips SET message_id = ?, delivered_at = ? WHERE id = ? AND message_id IS NULL",
+            (message_id, to_db_time(now), clip_id),
+        )
+        return changed == 1
+
+    async def finish(
+        self,
+        job_id: int,
+        *,
+        now: datetime,
+        reason: FailureReason | None = None,
+        detail: str | None = None,
+    ) -> Job:
+        """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once."""
+        async with self._database.transaction() as connection:
+            rows = await connection.execute_fetchall(
+                "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
+            )
+            delivered = int(next(iter(rows))[0]) > 0
+            status = JobStatus.DELIVERED if delivered else JobStatus.FAILED
+            await connection.execute(
+                """UPDATE jobs SET status = ?, finished_at = ?, failure_reason = ?, failure_detail = ?
+                   WHERE id = ? AND status IN ('reserved', 'submitted', 'polling')""",
+                (status.value, to_db_time(now), reason.value if reason else None, detail, job_id),
+            )
+            if not delivered:
+                cursor = await connection.execute("UPDATE jobs SET charged = 0 WHERE id = ? AND charged = 1", (job_id,))
+                refunded = cursor.rowcount == 1
+                await cursor.close()
+                if refunded:
+                    await insert_ledger_row(connection, job_id=job_id, change="refund", now=now)
+        return await self.get(job_id)

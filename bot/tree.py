@@ -1,0 +1,56 @@
+"""The command tree: one place that answers every command, modal and button error the same way."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import UserFacingError
+
+if TYPE_CHECKING:
+    from bot.app import MusicBot
+
+log = logging.getLogger(__name__)
+
+
+def words_for_error(error: BaseException) -> str:
+    """The text the member sees; unexpected errors are logged with a short code the member can quote."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UserFacingError):
+        return error.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works inside a server."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the " + ", ".join(error.missing_permissions).replace("_", " ") + " permission for this."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(error.missing_permissions).replace("_", " ")
+        return f"I am missing the {missing} permission in this channel. Please ask a moderator to grant it."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You are not allowed to use this command here."
+    code = secrets.token_hex(3)
+    log.error("unhandled error %s", code, exc_info=error)
+    return f"Something went wrong on the bot's side (error code `{code}`). Please try again later."
+
+
+async def answer_error(interaction: discord.Interaction[MusicBot], error: BaseException) -> None:
+    """Answers ephemerally; if the interaction was already deferred publicly, the deferred message says it."""
+    text = words_for_error(error)
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
+        elif interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            await interaction.edit_original_response(content=text)
+        else:
+            await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error (interaction %s)", interaction.id)
+
+
+class MusicCommandTree(app_commands.CommandTree["MusicBot"]):
+    async def on_error(self, interaction: discord.Interaction[MusicBot], error: app_commands.AppCommandError) -> None:
+        await answer_error(interaction, error)

@@ -1,0 +1,97 @@
+"""Rendering: embeds, file names and message texts for clips and jobs, fitted to Discord's size limits."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+from bot.generation import JobOutcome, Phase
+from bot.models import Clip, GenerationMode, Job, JobStatus
+
+EMBED_TITLE_LIMIT = 256
+EMBED_FIELD_LIMIT = 1024
+LYRICS_EXCERPT_CHARS = 600
+CONTENT_LIMIT = 2000
+PROMPT_ECHO_CHARS = 120
+
+_PHASE_WORDS = {
+    Phase.QUEUED: "⏳ Queued",
+    Phase.GENERATING: "🎼 Generating",
+    Phase.FINISHING: "📦 Finishing",
+}
+
+
+def fit(text: str, limit: int) -> str:
+    """Shortens to the limit with an ellipsis, as Discord rejects over-long fields outright."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def quote_user_text(text: str, limit: int = PROMPT_ECHO_CHARS) -> str:
+    """Member text shown inline: one line, no markdown tricks (mentions are disabled at send time)."""
+    one_line = " ".join(text.split())
+    return discord.utils.escape_markdown(fit(one_line, limit))
+
+
+def job_label(job: Job) -> str:
+    if job.request.mode is GenerationMode.CUSTOM and job.request.title:
+        return quote_user_text(job.request.title)
+    return quote_user_text(job.request.prompt)
+
+
+def render_progress(job: Job, phase: Phase) -> str:
+    started = int(job.created_at.timestamp())
+    return f"{_PHASE_WORDS[phase]} · “{job_label(job)}” · started <t:{started}:R>"
+
+
+def render_outcome(outcome: JobOutcome) -> str:
+    icon = "✅" if outcome.job.status is JobStatus.DELIVERED and outcome.job.failure_reason is None else "⚠️"
+    if outcome.job.status is JobStatus.FAILED:
+        icon = "❌"
+    return fit(f"{icon} “{job_label(outcome.job)}”: {outcome.message}", CONTENT_LIMIT)
+
+
+def clip_title(job: Job, clip: Clip) -> str:
+    return clip.title or job.request.title or fit(" ".join(job.request.prompt.split()), 80) or "Untitled"
+
+
+def clip_filename(job: Job, clip: Clip, position: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", clip_title(job, clip).lower()).strip("-")[:60] or "song"
+    return f"{slug}-{position + 1}.mp3"
+
+
+def _format_duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    total = round(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def _lyrics_excerpt(lyrics: str) -> str:
+    lines = [line.strip() for line in lyrics.splitlines() if line.strip()]
+    return fit("\n".join(lines), LYRICS_EXCERPT_CHARS)
+
+
+def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str | None = None) -> discord.Embed:
+    """Title, style, duration, model, requester, cover and the start of the lyrics; plus the link if not attached."""
+    embed = discord.Embed(title=fit(clip_title(job, clip), EMBED_TITLE_LIMIT), colour=discord.Colour.blurple())
+    description = _lyrics_excerpt(clip.lyrics) if clip.lyrics else ""
+    if job.request.instrumental and not description:
+        description = "*Instrumental*"
+    if link_reason:
+        description = fit(f"{link_reason}\n[Listen to the mp3]({clip.audio_url})\n\n{description}", 4096)
+    embed.description = description or None
+    if clip.tags:
+        embed.add_field(name="Style", value=fit(clip.tags, EMBED_FIELD_LIMIT), inline=False)
+    duration = _format_duration(clip.duration)
+    if duration:
+        embed.add_field(name="Duration", value=duration)
+    model = clip.model_name or job.request.model
+    if model:
+        embed.add_field(name="Model", value=fit(model, EMBED_FIELD_LIMIT))
+    embed.add_field(name="Requested by", value=f"<@{job.requester.user_id}>")
+    if clip.image_url.startswith(("http://", "https://")):
+        embed.set_thumbnail(url=clip.image_url)
+    embed.set_footer(text=f"Song {position + 1} · job #{job.id}")
+    return embed
