@@ -1,0 +1,99 @@
+"""Storage on real SQLite files: migrations are numbered and atomic, WAL is on, jobs move through their states."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.models import Clip, ClipStatus, FailureReason, GenerationMode, GenerationRequest, JobStatus, Requester
+from bot.storage import Database, JobStore, QuotaStore
+from bot.storage.database import Migration, MigrationError, bundled_migrations
+from tests.conftest import FakeClock
+
+REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
+REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "a calm song about rain")
+
+
+async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    async with Database.open(path) as db:
+        assert await db.user_version() == len(bundled_migrations())
+        row = await db.fetch_one("PRAGMA journal_mode")
+        assert row is not None
+        assert row[0] == "wal"
+    async with Database.open(path) as db:  # re-opening applies nothing twice
+        assert await db.user_version() == len(bundled_migrations())
+
+
+async def test_failing_migration_leaves_schema_and_version_untouched(tmp_path: Path) -> None:
+    migrations = [
+        *bundled_migrations(),
+        Migration(99, "0099_broken.sql", "BEGIN IMMEDIATE; CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);"
+                  " PRAGMA user_version = 99; COMMIT;"),
+    ]
+    path = tmp_path / "db.sqlite3"
+    with pytest.raises(MigrationError, match="0099_broken.sql failed and was rolled back"):
+        async with Database.open(path, migrations=migrations):
+            pass
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == len(bundled_migrations())
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "half" not in tables
+    finally:
+        connection.close()
+
+
+async def test_migration_must_bump_user_version(tmp_path: Path) -> None:
+    migrations = [*bundled_migrations(), Migration(99, "0099_forgot.sql", "CREATE TABLE t (x);")]
+    with pytest.raises(MigrationError, match="must set PRAGMA user_version"):
+        async with Database.open(tmp_path / "db.sqlite3", migrations=migrations):
+            pass
+
+
+def test_migration_files_carry_their_own_transaction() -> None:
+    for migration in bundled_migrations():
+        sql = migration.sql.upper()
+        assert "BEGIN IMMEDIATE;" in sql
+        assert f"PRAGMA USER_VERSION = {migration.version};" in sql
+        assert sql.rstrip().endswith("COMMIT;")
+
+
+async def test_job_lifecycle_and_single_delivery(database: Database, clock: FakeClock) -> None:
+    jobs = JobStore(database)
+    job_id = await QuotaStore(database).reserve_job(
+        REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
+    )
+    assert job_id is not None
+    await jobs.mark_submitted(job_id, clock())
+    clips = [Clip("c1", ClipStatus.STREAMING, title="Rain"), Clip("c2", ClipStatus.QUEUED)]
+    await jobs.save_clips(job_id, clips, polling=True)
+    assert (await jobs.get(job_id)).status is JobStatus.POLLING
+    await jobs.save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3")],
+                          polling=True)
+    stored = await jobs.clips(job_id)
+    assert [clip.id for clip in stored] == ["c1", "c2"]
+    assert stored[0].status is ClipStatus.COMPLETE
+    assert await jobs.record_delivery("c1", 1001, clock()) is True
+    assert await jobs.record_delivery("c1", 1002, clock()) is False  # never posted twice
+    assert await jobs.delivered_clip_ids(job_id) == {"c1"}
+    finished = await jobs.finish(job_id, now=clock(), reason=FailureReason.CLIPS_FAILED, detail="c2 failed")
+    assert finished.status is JobStatus.DELIVERED
+    assert finished.charged is True  # something was delivered: quota kept
+
+
+async def test_finishing_empty_job_refunds_exactly_once(database: Database, clock: FakeClock) -> None:
+    jobs = JobStore(database)
+    job_id = await QuotaStore(database).reserve_job(
+        REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
+    )
+    assert job_id is not None
+    first = await jobs.finish(job_id, now=clock(), reason=FailureReason.API_UNAVAILABLE)
+    second = await jobs.finish(job_id, now=clock(), reason=FailureReason.INTERNAL)
+    assert first.status is JobStatus.FAILED
+    assert first.charged is False
+    assert second.failure_reason is FailureReason.API_UNAVAILABLE  # a finished job stays as it ended
+    rows = await database.fetch_all("SELECT change FROM quota_ledger WHERE job_id = ? ORDER BY id", (job_id,))
+    assert [row["change"] for row in rows] == ["reserve", "refund"]
