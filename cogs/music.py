@@ -27,13 +27,14 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
     """Title, style and lyrics for the custom-lyrics mode."""
 
     song_title: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Title", max_length=MAX_TITLE_CHARS, placeholder="Neon Rain"
+        label="Title", custom_id="song_title", max_length=MAX_TITLE_CHARS, placeholder="Neon Rain"
     )
     style: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Style tags", max_length=MAX_TAGS_CHARS, placeholder="synthwave, dreamy, female vocals"
+        label="Style tags", custom_id="style", max_length=MAX_TAGS_CHARS, placeholder="synthwave, dreamy, female vocals"
     )
     lyrics: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
         label="Lyrics",
+        custom_id="lyrics",
         style=discord.TextStyle.paragraph,
         max_length=MAX_LYRICS_CHARS,
         placeholder="[Verse]\n...\n[Chorus]\n...",

@@ -72,7 +72,8 @@ async def fetch(api: FakeMusicApi, session: aiohttp.ClientSession, ids: list[str
     params = {f"ids[{index}]": clip_id for index, clip_id in enumerate(ids)}
     async with session.get(f"{api.base_url}/", params=params) as response:
         assert response.status == 200
-        return await response.json()
+        clips: list[dict[str, Any]] = await response.json()
+        return clips
 
 
 def assert_gateway_error(body: dict[str, Any], status: int, path: str) -> None:
@@ -149,9 +150,7 @@ async def test_custom_mode_requires_title_and_tags(api: FakeMusicApi, session: a
 
 
 @pytest.mark.parametrize("model", ["chirp-v3-5", "chirp-v3-0"])
-async def test_documented_models_are_accepted(
-    api: FakeMusicApi, session: aiohttp.ClientSession, model: str
-) -> None:
+async def test_documented_models_are_accepted(api: FakeMusicApi, session: aiohttp.ClientSession, model: str) -> None:
     status, clips = await generate(api, session, model=model)
     assert status == 201
     assert {api.clips[clip["id"]].model for clip in clips} == {model}
@@ -160,9 +159,7 @@ async def test_documented_models_are_accepted(
 # ------------------------------------------------------------------------- generate and fetch
 
 
-async def test_generate_returns_two_submitted_clips_at_once(
-    api: FakeMusicApi, session: aiohttp.ClientSession
-) -> None:
+async def test_generate_returns_two_submitted_clips_at_once(api: FakeMusicApi, session: aiohttp.ClientSession) -> None:
     started = time.monotonic()
     status, clips = await generate(api, session)
     assert time.monotonic() - started < 0.2
@@ -212,14 +209,15 @@ async def test_lifecycle_seen_by_polling_fetch(api: FakeMusicApi, session: aioht
 
     queued, streaming, complete = seen["queued"], seen["streaming"], seen["complete"]
     assert set(complete) == AUDIO_INFO_KEYS | {"error_message"}
-    assert queued["audio_url"] == "" and queued["title"] == "" and queued["image_url"] is None
+    assert (queued["audio_url"], queued["title"], queued["image_url"]) == ("", "", None)
     assert streaming["audio_url"] == f"{api.base_url}/audiopipe/?item_id={ids[0]}"
-    assert streaming["title"] and streaming["tags"] and streaming["lyric"]
-    assert streaming["video_url"] == "" and streaming["duration"] is None
+    assert all(streaming[key] for key in ("title", "tags", "lyric"))
+    assert (streaming["video_url"], streaming["duration"]) == ("", None)
     assert streaming["image_url"] == f"{api.base_url}/image/{ids[0]}.png"
     assert complete["audio_url"] == f"{api.base_url}/audio/{ids[0]}.mp3"
     assert complete["video_url"] == f"{api.base_url}/video/{ids[0]}.mp4"
-    assert isinstance(complete["duration"], float) and 60 <= complete["duration"] <= 240
+    assert isinstance(complete["duration"], float)
+    assert 60 <= complete["duration"] <= 240
     assert complete["error_message"] is None
     assert "\n\n" not in complete["lyric"]  # blank lines dropped in get results
     assert complete["prompt"] == api.clips[ids[0]].lyrics
@@ -242,9 +240,7 @@ async def test_fetch_query_forms(api: FakeMusicApi, session: aiohttp.ClientSessi
     assert api.fetch_batches() == [[second, first, "unknown"]]
 
 
-async def test_custom_mode_echoes_lyrics_title_and_tags(
-    api: FakeMusicApi, session: aiohttp.ClientSession
-) -> None:
+async def test_custom_mode_echoes_lyrics_title_and_tags(api: FakeMusicApi, session: aiohttp.ClientSession) -> None:
     async with session.post(f"{api.base_url}/generate/custom-mode", json=CUSTOM_BODY) as response:
         assert response.status == 201
         created = await response.json()
@@ -411,9 +407,7 @@ async def test_fail_next_with_custom_body_on_audio(api: FakeMusicApi, session: a
 async def test_hang_lasts_until_the_client_times_out(api: FakeMusicApi, session: aiohttp.ClientSession) -> None:
     api.hang_next("generate")
     with pytest.raises(asyncio.TimeoutError):
-        async with session.post(
-            f"{api.base_url}/generate", json=SIMPLE_BODY, timeout=aiohttp.ClientTimeout(total=0.2)
-        ):
+        async with session.post(f"{api.base_url}/generate", json=SIMPLE_BODY, timeout=aiohttp.ClientTimeout(total=0.2)):
             pass
     assert api.requests[-1].status is None
     status, _ = await generate(api, session)

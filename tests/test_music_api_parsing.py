@@ -1,10 +1,11 @@
-"""Parsing the API's clip objects and mapping its failures, without a network."""
+"""Parsing the API's clip objects, mapping its failures and validating requests, without a network."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.errors import (
+    InvalidRequestError,
     MusicApiAuthError,
     MusicApiBadResponseError,
     MusicApiCreditsError,
@@ -12,14 +13,24 @@ from bot.errors import (
     MusicApiRateLimitedError,
     MusicApiUnavailableError,
 )
-from bot.models import ClipStatus
+from bot.generation import validate_request
+from bot.models import ClipStatus, GenerationMode, GenerationRequest
 from bot.music_api import error_for_status, parse_clip, parse_clips
 
 
 def test_submitted_clip_with_nulls_and_empties() -> None:
     clip = parse_clip(
-        {"id": "a1", "title": "", "image_url": None, "lyric": "", "audio_url": "", "status": "submitted",
-         "tags": None, "duration": None, "error_message": None}
+        {
+            "id": "a1",
+            "title": "",
+            "image_url": None,
+            "lyric": "",
+            "audio_url": "",
+            "status": "submitted",
+            "tags": None,
+            "duration": None,
+            "error_message": None,
+        }
     )
     assert clip.status is ClipStatus.SUBMITTED
     assert (clip.title, clip.image_url, clip.tags, clip.duration) == ("", "", "", None)
@@ -51,8 +62,15 @@ def test_status_spellings(raw: object, expected: ClipStatus) -> None:
 
 def test_complete_clip_has_audio_and_duration() -> None:
     clip = parse_clip(
-        {"id": "a1", "status": "completed", "audio_url": "https://cdn1.suno.ai/a1.mp3", "duration": 158.84,
-         "lyric": "[Verse]\nhello", "tags": "pop", "title": "Hi"}
+        {
+            "id": "a1",
+            "status": "completed",
+            "audio_url": "https://cdn1.suno.ai/a1.mp3",
+            "duration": 158.84,
+            "lyric": "[Verse]\nhello",
+            "tags": "pop",
+            "title": "Hi",
+        }
     )
     assert clip.has_audio
     assert clip.duration == pytest.approx(158.84)
@@ -98,3 +116,29 @@ def test_error_mapping(status: int, body: str, kind: type[Exception], words: str
     assert type(error) is kind
     assert words in error.detail
     assert str(status) in error.detail
+
+
+@pytest.mark.parametrize(
+    ("request_", "words"),
+    [
+        (GenerationRequest(GenerationMode.DESCRIPTION, "x" * 401), "401 characters long; the limit is 400"),
+        (GenerationRequest(GenerationMode.DESCRIPTION, " \n\t "), "The description is empty"),
+        (GenerationRequest(GenerationMode.DESCRIPTION, "ok", model="chirp-v9"), "Unknown model"),
+        (GenerationRequest(GenerationMode.CUSTOM, "la la", title="t" * 81, tags="pop"), "title is 81"),
+        (GenerationRequest(GenerationMode.CUSTOM, "la la", title="T", tags="s" * 201), "style is 201"),
+        (GenerationRequest(GenerationMode.CUSTOM, "l" * 3001, title="T", tags="pop"), "lyrics is 3001"),
+        (GenerationRequest(GenerationMode.CUSTOM, "", title="T", tags="pop"), "The lyrics is empty"),
+    ],
+)
+def test_validation_names_the_limit(request_: GenerationRequest, words: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        validate_request(request_)
+    assert words in caught.value.message
+
+
+def test_validation_trims_and_allows_instrumental_without_lyrics() -> None:
+    cleaned = validate_request(
+        GenerationRequest(GenerationMode.CUSTOM, "  ", instrumental=True, title=" Drift ", tags=" ambient ")
+    )
+    assert (cleaned.prompt, cleaned.title, cleaned.tags) == ("", "Drift", "ambient")
+    assert validate_request(GenerationRequest(GenerationMode.DESCRIPTION, "  rain  ")).prompt == "rain"

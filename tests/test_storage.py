@@ -30,11 +30,14 @@ async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> Non
 async def test_failing_migration_leaves_schema_and_version_untouched(tmp_path: Path) -> None:
     migrations = [
         *bundled_migrations(),
-        Migration(99, "0099_broken.sql", "BEGIN IMMEDIATE; CREATE TABLE half (x); INSERT INTO nowhere VALUES (1);"
-                  " PRAGMA user_version = 99; COMMIT;"),
+        Migration(
+            99,
+            "0099_broken.sql",
+            "BEGIN IMMEDIATE; CREATE TABLE half (x); INSERT INTO nowhere VALUES (1); PRAGMA user_version = 99; COMMIT;",
+        ),
     ]
     path = tmp_path / "db.sqlite3"
-    with pytest.raises(MigrationError, match="0099_broken.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=r"0099_broken\.sql failed and was rolled back"):
         async with Database.open(path, migrations=migrations):
             pass
     connection = sqlite3.connect(path)
@@ -71,8 +74,9 @@ async def test_job_lifecycle_and_single_delivery(database: Database, clock: Fake
     clips = [Clip("c1", ClipStatus.STREAMING, title="Rain"), Clip("c2", ClipStatus.QUEUED)]
     await jobs.save_clips(job_id, clips, polling=True)
     assert (await jobs.get(job_id)).status is JobStatus.POLLING
-    await jobs.save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3")],
-                          polling=True)
+    await jobs.save_clips(
+        job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3")], polling=True
+    )
     stored = await jobs.clips(job_id)
     assert [clip.id for clip in stored] == ["c1", "c2"]
     assert stored[0].status is ClipStatus.COMPLETE

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +47,7 @@ DEFAULT_MEMBER_PERMISSIONS = (
     | SPEAK
 )
 DEFAULT_BOT_PERMISSIONS = DEFAULT_MEMBER_PERMISSIONS
+DEFAULT_EVERYONE_PERMISSIONS = VIEW_CHANNEL | READ_MESSAGE_HISTORY | USE_APPLICATION_COMMANDS
 
 # Message flags (developers/resources/message.mdx).
 FLAG_SUPPRESS_EMBEDS = 1 << 2
@@ -60,6 +61,38 @@ PREMIUM_TIER_UPLOAD_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MI
 
 def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def without_nulls(value: Any) -> Any:
+    """Drop null members recursively, as Discord does when it stores what a bot sent."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
+def _walk_mutable(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for component in components:
+        yield component
+        yield from _walk_mutable(component.get("components") or [])
+        for key in ("component", "accessory"):
+            if isinstance(component.get(key), dict):
+                yield from _walk_mutable([component[key]])
+
+
+def numbered_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store components as Discord does: nulls dropped and every component given a numeric `id`."""
+    cleaned: list[dict[str, Any]] = without_nulls(components)
+    used = {component["id"] for component in _walk_mutable(cleaned) if isinstance(component.get("id"), int)}
+    next_id = 1
+    for component in _walk_mutable(cleaned):
+        if "id" not in component:
+            while next_id in used:
+                next_id += 1
+            component["id"] = next_id
+            used.add(next_id)
+    return cleaned
 
 
 class SnowflakeFactory:

@@ -10,8 +10,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from aiohttp import web
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
 
 SCHEMA_PATH = Path(__file__).with_name("discord_schemas.json")
 
@@ -61,6 +62,11 @@ class DiscordHTTPError(Exception):
         if self.errors:
             body["errors"] = self.errors
         return body
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    """JSON with Discord's exact Content-Type; discord.py only parses bodies typed exactly application/json."""
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
 
 
 def error_at(path: Sequence[str | int], code: str, message: str) -> dict[str, Any]:
@@ -183,7 +189,9 @@ def check_message_limits(body: Mapping[str, Any], *, prefix: Sequence[str | int]
     for kind in ("users", "roles"):
         if kind in (mentions.get("parse") or []) and mentions.get(kind):
             message = f"parse:[{kind}] and {kind}: [ids...] are mutually exclusive."
-            raise invalid_form_body(error_at([*prefix, "allowed_mentions"], "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE", message))
+            raise invalid_form_body(
+                error_at([*prefix, "allowed_mentions"], "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE", message)
+            )
 
 
 # --- regenerating discord_schemas.json from the full spec -------------------------------------------------

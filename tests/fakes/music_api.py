@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -14,7 +15,7 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -271,9 +272,7 @@ class FakeMusicApi:
 
         self._intercept(route, respond, times)
 
-    def fail_with_gateway_error(
-        self, route: Route, status: int, *, message: str | None = None, times: int = 1
-    ) -> None:
+    def fail_with_gateway_error(self, route: Route, status: int, *, message: str | None = None, times: int = 1) -> None:
         """aimlapi gateway error {message, path, requestId, statusCode, timestamp}; `message` defaults to the
         documented one for 401/403/429/500/502/503/504 and may hold a `{request_id}` placeholder."""
         text = message if message is not None else GATEWAY_MESSAGES[status]
@@ -300,7 +299,8 @@ class FakeMusicApi:
         self.fail_next(route, status=status or success, body='[{"id": "', times=times)
 
     def hang_next(self, route: Route, *, seconds: float = 3600, times: int = 1) -> None:
-        """Hold the next `times` requests to `route` for `seconds` (or until stop()), then answer normally."""
+        """Hold the next `times` requests to `route` for `seconds`, then answer normally (stop() ends the
+        hold early with a 503). No clips are created while a generate call is held."""
 
         async def hang(request: web.Request) -> web.StreamResponse | None:
             await self._sleep(seconds)
@@ -381,10 +381,8 @@ class FakeMusicApi:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep that stop() cuts short, so hung handlers never block shutdown."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     # ---------------------------------------------------------------- music API routes
 
@@ -533,9 +531,7 @@ class FakeMusicApi:
     def _clip_view(self, clip: FakeClip) -> dict[str, Any]:
         return self._audio_info(clip, self.status_of(clip.id), view="get")
 
-    def _audio_info(
-        self, clip: FakeClip, status: ClipStatus, *, view: Literal["created", "get"]
-    ) -> dict[str, Any]:
+    def _audio_info(self, clip: FakeClip, status: ClipStatus, *, view: Literal["created", "get"]) -> dict[str, Any]:
         """AudioInfo as gcui-art maps it; `created` is the immediate generate result, `get` the feed one."""
         written = clip.mode == "custom" or status in {"streaming", "complete", "error"}
         rendered = status in {"streaming", "complete", "error"}
@@ -595,9 +591,7 @@ def _access_denied() -> web.Response:
     return web.Response(status=403, text=ACCESS_DENIED_BODY)
 
 
-async def _send_bytes(
-    request: web.Request, data: bytes, content_type: str, *, with_length: bool
-) -> web.StreamResponse:
+async def _send_bytes(request: web.Request, data: bytes, content_type: str, *, with_length: bool) -> web.StreamResponse:
     response = web.StreamResponse(status=200)
     response.content_type = content_type
     if with_length:
