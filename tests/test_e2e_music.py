@@ -231,3 +231,76 @@ async def test_custom_mode_sends_title_style_and_lyrics(harness: RunningBot) -> 
         "wait_audio": True,
     }
     assert len(interaction.followups) == 2
+
+
+async def test_wait_audio_own_timeout_returns_unfinished_clips_and_polling_finishes(harness: RunningBot) -> None:
+    harness.api.wait_audio_timeout = 0.2
+    harness.api.timings = ClipTimings(queued_after=0.5, streaming_after=0.8, complete_after=1.0)
+    interaction = await harness.music("a patient song")
+    final = await harness.finished(interaction)
+
+    generate = next(request for request in harness.api.requests if request.route == "generate")
+    assert generate.status in (200, 201)
+    assert final.content.startswith("✅")
+    assert len(interaction.followups) == 2
+    assert harness.api.generate_calls() == 1
+
+
+async def test_without_wait_audio_ids_are_stored_at_once_and_polled(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", wait_audio=False) as harness:
+        interaction = await harness.music("no waiting")
+        final = await harness.finished(interaction)
+        generate = next(request for request in api.requests if request.route == "generate")
+        assert generate.json["wait_audio"] is False
+        assert final.content.startswith("✅")
+        assert len(api.fetch_batches()) >= 2
+
+
+async def test_one_poller_batches_the_clips_of_all_running_jobs(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=2.0)
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", poll_batch_size=4, poll_interval_seconds=0.3
+    ) as harness:
+        interactions = await asyncio.gather(*(harness.music(f"song {i}") for i in range(3)))
+        for interaction in interactions:
+            await harness.finished(interaction)
+    batches = api.fetch_batches()
+    assert max(len(batch) for batch in batches) == 4  # one request carried clips of several jobs
+    assert all(len(batch) <= 4 for batch in batches)
+    assert api.generate_calls() == 3
+    jobs_per_batch = [{api.clips[clip_id].generation_index for clip_id in batch} for batch in batches]
+    assert any(len(jobs) > 1 for jobs in jobs_per_batch)
+
+
+async def test_progress_is_shown_by_editing_the_acknowledged_message(harness: RunningBot) -> None:
+    harness.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=1.0)
+    interaction = await harness.music("watch it progress")
+    await harness.finished(interaction)
+    edits = [
+        request.json.get("content", "")
+        for request in harness.discord.requests
+        if request.method == "PATCH" and request.path.endswith("/messages/@original") and request.json
+    ]
+    assert edits[0].startswith("⏳ Queued")
+    assert "started <t:" in edits[0]
+    assert any(edit.startswith("🎼 Generating") for edit in edits)
+    assert edits[-1].startswith("✅")
+
+
+async def test_progress_edits_are_throttled(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> None:
+    api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=1.0)
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", progress_edit_interval_seconds=30) as harness:
+        interaction = await harness.music("quietly")
+        await harness.finished(interaction)
+    edits = [
+        request.json.get("content", "")
+        for request in discord_fake.requests
+        if request.method == "PATCH" and request.path.endswith("/messages/@original") and request.json
+    ]
+    assert len(edits) == 2  # the first phase, then (always) the final word
+    assert edits[0].startswith("⏳ Queued")
+    assert edits[1].startswith("✅")
