@@ -21,8 +21,9 @@ from bot.jobs import JobPoller
 from bot.music_api import AimlSunoBackend
 from bot.quota import QuotaService
 from bot.settings import Settings
-from bot.storage import BotStateStore, Database, JobStore, QuotaStore
+from bot.storage import BotStateStore, Database, JobStore, QuotaStore, VoteStore
 from bot.storage.database import MigrationError
+from bot.voting import VotingService
 
 log = logging.getLogger("bot")
 
@@ -82,7 +83,12 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 deadline_seconds=settings.generation_deadline_seconds,
                 progress_interval=settings.progress_edit_interval_seconds,
             )
-            services = Services(generation=generation, poller=poller, state=BotStateStore(database))
+            services = Services(
+                generation=generation,
+                voting=VotingService(VoteStore(database), clock=clock),
+                poller=poller,
+                state=BotStateStore(database),
+            )
             bot = MusicBot(settings=settings, services=services)
             async with bot:
                 try:

@@ -15,10 +15,11 @@ from bot.jobs import JobPoller
 from bot.settings import Settings
 from bot.storage import BotStateStore
 from bot.tree import MusicCommandTree
+from bot.voting import VotingService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.music",)
+EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.voting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class Services:
     """The core objects the cogs call, built by the composition root."""
 
     generation: GenerationService
+    voting: VotingService
     poller: JobPoller
     state: BotStateStore
 

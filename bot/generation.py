@@ -172,6 +172,9 @@ class GenerationService:
         log.warning("job %d abandoned before submission: %s", job.id, reason)
         return await self._jobs.finish(job.id, now=self._clock(), reason=reason)
 
+    async def job(self, job_id: int) -> Job:
+        return await self._jobs.get(job_id)
+
     async def remember_response_message(self, job: Job, message_id: int) -> None:
         await self._jobs.set_response_message(job.id, message_id)
 

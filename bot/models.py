@@ -142,3 +142,47 @@ class DeliveredClip:
     clip_id: str
     job_id: int
     message_id: int
+
+
+class VoteChoice(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+    @property
+    def value_in_db(self) -> int:
+        return 1 if self is VoteChoice.UP else -1
+
+
+class VoteAction(StrEnum):
+    """What a click did: a new vote, the same vote clicked again (removed), or the other one (switched)."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    SWITCHED = "switched"
+
+
+@dataclass(frozen=True, slots=True)
+class VoteTally:
+    up: int = 0
+    down: int = 0
+
+    @property
+    def score(self) -> int:
+        return self.up - self.down
+
+
+@dataclass(frozen=True, slots=True)
+class PostedClip:
+    """A delivered clip with what the voting screens show: where it is, who asked, and its votes."""
+
+    job_id: int
+    position: int
+    clip_id: str
+    title: str
+    lyrics: str
+    guild_id: int
+    channel_id: int
+    message_id: int
+    requester_id: int
+    delivered_at: datetime
+    tally: VoteTally

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
+from discord import app_commands
 
+from bot.app import MusicBot
 from bot.generation import JobOutcome, Phase, too_large_note
-from bot.models import Clip, Job
+from bot.models import Clip, FailureReason, GenerationRequest, Job, Requester, VoteTally
 from cogs.render import clip_filename, render_clip_embed, render_outcome, render_progress
 
-if TYPE_CHECKING:
-    from bot.app import MusicBot
-
 log = logging.getLogger(__name__)
+
+# Builds the buttons under a clip message (job id, position, current votes).
+ClipViewFactory = Callable[[int, int, VoteTally], discord.ui.View]
 
 # Discord voids interaction tokens after 15 minutes; stop using them a minute early.
 TOKEN_SAFE_LIFETIME = timedelta(minutes=14)
@@ -28,9 +31,10 @@ DEAD_TOKEN_CODES = {(401, 50027), (404, 10015)}
 class InteractionDelivery:
     """A DeliveryTarget bound to the `/music` interaction that started the job."""
 
-    def __init__(self, bot: MusicBot, interaction: discord.Interaction[MusicBot]) -> None:
+    def __init__(self, bot: MusicBot, interaction: discord.Interaction[MusicBot], clip_view: ClipViewFactory) -> None:
         self._bot = bot
         self._interaction = interaction
+        self._clip_view = clip_view
         self._token_dead = False
         self._response_message_id: int | None = None
 
@@ -68,6 +72,7 @@ class InteractionDelivery:
             try:
                 return await self._send(
                     job,
+                    position,
                     embed=render_clip_embed(job, clip, position),
                     audio=audio,
                     filename=clip_filename(job, clip, position),
@@ -79,16 +84,17 @@ class InteractionDelivery:
                 size = (await asyncio.to_thread(audio.stat)).st_size
                 link_note = too_large_note(size, self.upload_limit)
         embed = render_clip_embed(job, clip, position, link_reason=link_note)
-        return await self._send(job, embed=embed, audio=None, filename="")
+        return await self._send(job, position, embed=embed, audio=None, filename="")
 
-    async def _send(self, job: Job, *, embed: discord.Embed, audio: Path | None, filename: str) -> int:
+    async def _send(self, job: Job, position: int, *, embed: discord.Embed, audio: Path | None, filename: str) -> int:
         # discord.File objects are single-use: build a new one for every attempt.
         def files() -> dict[str, Any]:
             return {"file": discord.File(audio, filename=filename)} if audio is not None else {}
 
+        view = self._clip_view(job.id, position, VoteTally())
         if self._token_usable():
             try:
-                message = await self._interaction.followup.send(embed=embed, wait=True, **files())
+                message = await self._interaction.followup.send(embed=embed, view=view, wait=True, **files())
                 return message.id
             except discord.HTTPException as error:
                 if not self._note_token_failure(error):
@@ -97,6 +103,7 @@ class InteractionDelivery:
         sent = await channel.send(
             content=f"<@{job.requester.user_id}>",
             embed=embed,
+            view=view,
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.requester.user_id)]),
             **files(),
         )
@@ -116,3 +123,29 @@ class InteractionDelivery:
 
     def _channel(self, job: Job) -> discord.abc.Messageable:
         return self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
+
+
+async def start_generation(
+    bot: MusicBot, interaction: discord.Interaction[MusicBot], request: GenerationRequest, clip_view: ClipViewFactory
+) -> None:
+    """Reserve before deferring (so a refusal stays private), then defer publicly and start the job.
+
+    Shared by `/music`, the `/music-custom` form and the `Again` button: all go through the same quota.
+    """
+    if interaction.guild_id is None or interaction.channel_id is None:
+        raise app_commands.NoPrivateMessage()
+    generation = bot.services.generation
+    requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
+    job = await generation.accept(requester, request)
+    try:
+        response = await interaction.response.defer(thinking=True)
+    except discord.HTTPException as error:
+        log.warning("job %d: could not acknowledge the interaction (%s)", job.id, error)
+        await generation.abandon(job, FailureReason.NOT_ACKNOWLEDGED)
+        return
+    target = InteractionDelivery(bot, interaction, clip_view)
+    message_id = response.message_id if response is not None else None
+    if message_id is not None:
+        target.remember_response_message(message_id)
+        await generation.remember_response_message(job, message_id)
+    generation.start(job, target)

@@ -1,25 +1,19 @@
-"""`/music` and `/music-custom`: parse, reserve and defer, then hand the job to the core."""
+"""`/music` and `/music-custom`: parse the options (or the form), then start the generation."""
 
 from __future__ import annotations
-
-import logging
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import MusicBot
 from bot.generation import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_TAGS_CHARS, MAX_TITLE_CHARS, MODELS
-from bot.models import FailureReason, GenerationMode, GenerationRequest, Requester
+from bot.models import GenerationMode, GenerationRequest
 from bot.tree import answer_error
-from cogs.delivery import InteractionDelivery
+from cogs.buttons import clip_view
+from cogs.delivery import start_generation
 
-if TYPE_CHECKING:
-    from bot.app import MusicBot
-
-log = logging.getLogger(__name__)
-
-Interaction = discord.Interaction["MusicBot"]
+Interaction = discord.Interaction[MusicBot]
 MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
 
 
@@ -58,7 +52,7 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
             title=self.song_title.value,
             tags=self.style.value,
         )
-        await self._cog.start_generation(interaction, request)
+        await start_generation(self._cog.bot, interaction, request, clip_view)
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
@@ -84,7 +78,7 @@ class MusicCog(commands.Cog):
         model: str | None = None,
     ) -> None:
         request = GenerationRequest(GenerationMode.DESCRIPTION, prompt, instrumental, model)
-        await self.start_generation(interaction, request)
+        await start_generation(self.bot, interaction, request, clip_view)
 
     @app_commands.command(name="music-custom", description="Write your own lyrics, title and style")
     @app_commands.guild_only()
@@ -94,26 +88,6 @@ class MusicCog(commands.Cog):
         self, interaction: Interaction, instrumental: bool = False, model: str | None = None
     ) -> None:
         await interaction.response.send_modal(CustomSongModal(self, instrumental=instrumental, model=model))
-
-    async def start_generation(self, interaction: Interaction, request: GenerationRequest) -> None:
-        """Reserve before deferring (so a refusal stays private), then defer publicly and start the job."""
-        if interaction.guild_id is None or interaction.channel_id is None:
-            raise app_commands.NoPrivateMessage()
-        generation = self.bot.services.generation
-        requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
-        job = await generation.accept(requester, request)
-        try:
-            response = await interaction.response.defer(thinking=True)
-        except discord.HTTPException as error:
-            log.warning("job %d: could not acknowledge the interaction (%s)", job.id, error)
-            await generation.abandon(job, FailureReason.NOT_ACKNOWLEDGED)
-            return
-        target = InteractionDelivery(self.bot, interaction)
-        message_id = response.message_id if response is not None else None
-        if message_id is not None:
-            target.remember_response_message(message_id)
-            await generation.remember_response_message(job, message_id)
-        generation.start(job, target)
 
 
 async def setup(bot: MusicBot) -> None:

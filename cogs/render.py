@@ -7,7 +7,8 @@ import re
 import discord
 
 from bot.generation import JobOutcome, Phase
-from bot.models import Clip, GenerationMode, Job, JobStatus
+from bot.models import Clip, GenerationMode, Job, JobStatus, PostedClip
+from bot.voting import LeaderboardPeriod
 
 EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
@@ -94,4 +95,48 @@ def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str |
     if clip.image_url.startswith(("http://", "https://")):
         embed.set_thumbnail(url=clip.image_url)
     embed.set_footer(text=f"Song {position + 1} · job #{job.id}")
+    return embed
+
+
+def jump_url(clip: PostedClip) -> str:
+    return f"https://discord.com/channels/{clip.guild_id}/{clip.channel_id}/{clip.message_id}"
+
+
+_PERIOD_WORDS = {
+    LeaderboardPeriod.DAY: "the last 24 hours",
+    LeaderboardPeriod.WEEK: "the last 7 days",
+    LeaderboardPeriod.MONTH: "the last 30 days",
+    LeaderboardPeriod.ALL: "all time",
+}
+
+
+def _clip_line(clip: PostedClip, prefix: str, *, with_requester: bool) -> str:
+    title = discord.utils.escape_markdown(fit(" ".join(clip.title.split()), 60))
+    requester = f" by <@{clip.requester_id}>" if with_requester else ""
+    score = f"{clip.tally.score:+d} (👍 {clip.tally.up} · 👎 {clip.tally.down})"
+    when = f"<t:{int(clip.delivered_at.timestamp())}:R>"
+    return f"{prefix} [{title}]({jump_url(clip)}){requester} · {score} · {when}"
+
+
+def render_leaderboard(clips: list[PostedClip], period: LeaderboardPeriod) -> discord.Embed:
+    embed = discord.Embed(title=f"🏆 Top songs: {_PERIOD_WORDS[period]}", colour=discord.Colour.gold())
+    if not clips:
+        embed.description = (
+            f"No votes in {_PERIOD_WORDS[period]} yet. Vote with 👍 / 👎 under any song, or make one with `/music`!"
+        )
+        return embed
+    lines = [_clip_line(clip, f"**{rank}.**", with_requester=True) for rank, clip in enumerate(clips, start=1)]
+    embed.description = fit("\n".join(lines), 4096)
+    embed.set_footer(text="Score = 👍 minus 👎 from votes cast in the period; ties go to the earlier song.")
+    return embed
+
+
+def render_history(clips: list[PostedClip], member: discord.abc.User) -> discord.Embed:
+    embed = discord.Embed(
+        title=fit(f"🎵 Songs by {member.display_name}", EMBED_TITLE_LIMIT), colour=discord.Colour.blurple()
+    )
+    if not clips:
+        embed.description = f"<@{member.id}> has no songs in this server yet. Try `/music`!"
+        return embed
+    embed.description = fit("\n".join(_clip_line(clip, "•", with_requester=False) for clip in clips), 4096)
     return embed

@@ -4,5 +4,6 @@ from bot.storage.database import Database
 from bot.storage.jobs import JobStore
 from bot.storage.quota import QuotaStore
 from bot.storage.state import BotStateStore
+from bot.storage.votes import VoteStore
 
-__all__ = ["BotStateStore", "Database", "JobStore", "QuotaStore"]
+__all__ = ["BotStateStore", "Database", "JobStore", "QuotaStore", "VoteStore"]

@@ -1,0 +1,140 @@
+"""The buttons under every clip: 👍 / 👎 votes, Lyrics and Again. DynamicItems, so they survive restarts:
+all their state is in the custom_id and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import weakref
+from typing import Any
+
+import discord
+
+from bot.app import MusicBot
+from bot.models import VoteChoice, VoteTally
+from bot.tree import answer_error
+from cogs.delivery import start_generation
+from cogs.render import fit
+
+Interaction = discord.Interaction[MusicBot]
+Button = discord.ui.Button[discord.ui.View]
+
+LYRICS_EMBED_LIMIT = 4096
+_VOTE_EMOJI = {VoteChoice.UP: "👍", VoteChoice.DOWN: "👎"}
+
+# Clicks on one clip are answered one at a time, so the counts Discord shows last are the latest tally.
+_clip_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _clip_lock(job_id: int, position: int) -> asyncio.Lock:
+    lock = _clip_locks.get((job_id, position))
+    if lock is None:
+        lock = asyncio.Lock()
+        _clip_locks[(job_id, position)] = lock
+    return lock
+
+
+class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?P<pos>\d+):(?P<choice>up|down)"):
+    def __init__(self, job_id: int, position: int, choice: VoteChoice, count: int = 0) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"{_VOTE_EMOJI[choice]} {count}",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"vote:{job_id}:{position}:{choice.value}",
+            )
+        )
+        self.job_id = job_id
+        self.position = position
+        self.choice = choice
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> VoteButton:
+        return cls(int(match["job"]), int(match["pos"]), VoteChoice(match["choice"]))
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            async with _clip_lock(self.job_id, self.position):
+                result = await interaction.client.services.voting.vote(
+                    self.job_id,
+                    self.position,
+                    voter_id=interaction.user.id,
+                    voter_is_bot=interaction.user.bot,
+                    choice=self.choice,
+                )
+                await interaction.response.edit_message(view=clip_view(self.job_id, self.position, result.tally))
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+):(?P<pos>\d+)"):
+    def __init__(self, job_id: int, position: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Lyrics", emoji="📜", style=discord.ButtonStyle.secondary, custom_id=f"lyrics:{job_id}:{position}"
+            )
+        )
+        self.job_id = job_id
+        self.position = position
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> LyricsButton:
+        return cls(int(match["job"]), int(match["pos"]))
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            clip = await interaction.client.services.voting.posted_clip(self.job_id, self.position)
+            lyrics = clip.lyrics.strip()
+            if not lyrics:
+                await interaction.response.send_message("This song has no lyrics (instrumental).", ephemeral=True)
+            elif len(lyrics) <= LYRICS_EMBED_LIMIT:
+                embed = discord.Embed(title=fit(clip.title, 256), description=lyrics)
+                await interaction.response.send_message(embed=embed, ephemeral=True)
+            else:
+                # Past an embed's 4096 characters the full text goes as a file, never cut.
+                file = discord.File(io.BytesIO(lyrics.encode()), filename="lyrics.txt")
+                await interaction.response.send_message(
+                    f"The lyrics of **{discord.utils.escape_markdown(fit(clip.title, 200))}** are attached.",
+                    file=file,
+                    ephemeral=True,
+                )
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Again", emoji="🔁", style=discord.ButtonStyle.primary, custom_id=f"again:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> AgainButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        """The same prompt and options, for (and charged to) whoever clicked."""
+        try:
+            job = await interaction.client.services.generation.job(self.job_id)
+            await start_generation(interaction.client, interaction, job.request, clip_view)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+DYNAMIC_ITEMS = (VoteButton, LyricsButton, AgainButton)
+
+
+def clip_view(job_id: int, position: int, tally: VoteTally) -> discord.ui.View:
+    """The four buttons under a clip message, with the current vote counts on their labels."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton(job_id, position, VoteChoice.UP, tally.up))
+    view.add_item(VoteButton(job_id, position, VoteChoice.DOWN, tally.down))
+    view.add_item(LyricsButton(job_id, position))
+    view.add_item(AgainButton(job_id))
+    return view
