@@ -51,10 +51,31 @@ class RunningBot:
         assert interaction.original is not None
         return interaction.original
 
+    async def click(self, message: FakeMessage, button: str, user_id: int) -> FakeInteraction:
+        """Clicks one of a clip's buttons ("up", "down", "lyrics" or "again") and waits for the answer."""
+        custom_id = next(
+            custom_id
+            for custom_id in buttons(message)
+            if custom_id.endswith(f":{button}") or custom_id.startswith(f"{button}:")
+        )
+        interaction = await self.discord.click_button(message.id, custom_id, user_id=user_id)
+        await self.discord.wait_for(lambda: bool(interaction.callbacks), timeout=10)
+        return interaction
+
     async def query(self, sql: str, *parameters: object) -> list[dict[str, Any]]:
         """Reads the bot's own database file, through a separate connection, as an operator would."""
         async with Database.open(self.settings.database_path) as db:
             return [dict(row) for row in await db.fetch_all(sql, parameters)]
+
+
+def buttons(message: FakeMessage) -> dict[str, str]:
+    """custom_id -> label of every button on the message, as Discord currently shows it."""
+    return {
+        component["custom_id"]: component.get("label", "")
+        for row in message.components
+        for component in row.get("components", [])
+        if "custom_id" in component
+    }
 
 
 def make_settings(discord: FakeDiscord, api: FakeMusicApi, database: Path, **overrides: Any) -> Settings:
@@ -73,13 +94,32 @@ def make_settings(discord: FakeDiscord, api: FakeMusicApi, database: Path, **ove
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+@dataclass(frozen=True)
+class World:
+    """The server the tests play in; kept across bot restarts."""
+
+    guild_id: int
+    channel_id: int
+    member_id: int
+
+    @classmethod
+    def create(cls, discord: FakeDiscord) -> World:
+        guild_id = discord.add_guild()
+        return cls(guild_id, discord.add_channel(guild_id), discord.add_member(guild_id, name="member"))
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
-    discord: FakeDiscord, api: FakeMusicApi, database: Path, *, clock: FakeClock | None = None, **overrides: Any
+    discord: FakeDiscord,
+    api: FakeMusicApi,
+    database: Path,
+    *,
+    clock: FakeClock | None = None,
+    world: World | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[RunningBot]:
-    guild_id = discord.add_guild()
-    channel_id = discord.add_channel(guild_id)
-    member_id = discord.add_member(guild_id, name="member")
+    world = world or World.create(discord)
+    guild_id, channel_id, member_id = world.guild_id, world.channel_id, world.member_id
     settings = make_settings(discord, api, database, **overrides)
     build = build_bot(settings, clock=clock) if clock else build_bot(settings)
     with discord.patch_discord_py():

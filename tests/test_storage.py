@@ -7,8 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import Clip, ClipStatus, FailureReason, GenerationMode, GenerationRequest, JobStatus, Requester
-from bot.storage import Database, JobStore, QuotaStore
+from bot.models import (
+    Clip,
+    ClipStatus,
+    FailureReason,
+    GenerationMode,
+    GenerationRequest,
+    JobStatus,
+    Requester,
+    VoteAction,
+    VoteChoice,
+    VoteTally,
+)
+from bot.storage import Database, JobStore, QuotaStore, VoteStore
 from bot.storage.database import Migration, MigrationError, bundled_migrations
 from tests.conftest import FakeClock
 
@@ -101,3 +112,43 @@ async def test_finishing_empty_job_refunds_exactly_once(database: Database, cloc
     assert second.failure_reason is FailureReason.API_UNAVAILABLE  # a finished job stays as it ended
     rows = await database.fetch_all("SELECT change FROM quota_ledger WHERE job_id = ? ORDER BY id", (job_id,))
     assert [row["change"] for row in rows] == ["reserve", "refund"]
+
+
+async def test_upgrading_a_version_1_database_keeps_its_data_and_adds_votes(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "old.sqlite3"
+    first_version = bundled_migrations()[:1]
+    async with Database.open(path, migrations=first_version) as old:
+        assert await old.user_version() == 1
+        job_id = await QuotaStore(old).reserve_job(
+            REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
+        )
+        assert job_id is not None
+        await JobStore(old).save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain")], polling=True)
+        await JobStore(old).record_delivery("c1", 555, clock())
+
+    async with Database.open(path) as upgraded:
+        assert await upgraded.user_version() == len(bundled_migrations())
+        jobs = JobStore(upgraded)
+        assert (await jobs.get(job_id)).request == REQUEST
+        votes = VoteStore(upgraded)
+        action, tally = await votes.toggle("c1", 42, VoteChoice.UP, clock())
+        assert action is VoteAction.ADDED
+        assert tally == VoteTally(up=1, down=0)
+        posted = await votes.posted_clip(job_id, 0)
+        assert posted is not None
+        assert posted.message_id == 555
+        assert posted.tally.score == 1
+
+
+async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> None:
+    job_id = await QuotaStore(database).reserve_job(
+        REQUESTER, REQUEST, backend="t", now=clock(), day_start=clock(), daily_limit=-1
+    )
+    assert job_id is not None
+    await JobStore(database).save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE)], polling=True)
+    votes = VoteStore(database)
+    assert await votes.toggle("c1", 7, VoteChoice.UP, clock()) == (VoteAction.ADDED, VoteTally(1, 0))
+    assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.SWITCHED, VoteTally(0, 1))
+    assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.REMOVED, VoteTally(0, 0))
+    with pytest.raises(sqlite3.IntegrityError):
+        await database.execute("INSERT INTO votes VALUES ('c1', 7, 1, 'x'), ('c1', 7, -1, 'y')")
