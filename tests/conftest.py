@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.storage import Database
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.music_api import FakeMusicApi
 
 
 class FakeClock:
@@ -33,3 +35,15 @@ def clock() -> FakeClock:
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
     async with Database.open(tmp_path / "musicbot.sqlite3") as db:
         yield db
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeMusicApi]:
+    async with FakeMusicApi() as fake:
+        yield fake

@@ -16,18 +16,6 @@ DEFERRED = 5
 
 
 @pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeMusicApi]:
-    async with FakeMusicApi(wait_audio_timeout=1.0) as fake:
-        yield fake
-
-
-@pytest.fixture
 async def harness(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> AsyncIterator[RunningBot]:
     async with running_bot(discord_fake, api, tmp_path / "musicbot.sqlite3") as running:
         yield running

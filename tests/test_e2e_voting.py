@@ -18,18 +18,6 @@ DEFERRED = 5
 
 
 @pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeMusicApi]:
-    async with FakeMusicApi() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def harness(
     discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[RunningBot]:

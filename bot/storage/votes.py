@@ -14,6 +14,15 @@ _POSTED_CLIP_COLUMNS = """
 """
 
 
+# Delivered clips with their all-time tallies; callers add WHERE conditions on clips and jobs.
+_TALLIED_POSTED_CLIPS = f"""
+    SELECT {_POSTED_CLIP_COLUMNS},
+           coalesce(sum(votes.value = 1), 0) AS up, coalesce(sum(votes.value = -1), 0) AS down
+    FROM clips JOIN jobs ON jobs.id = clips.job_id
+    LEFT JOIN votes ON votes.clip_id = clips.id
+    WHERE clips.message_id IS NOT NULL"""
+
+
 def _posted_clip(row: sqlite3.Row, tally: VoteTally) -> PostedClip:
     title = row["title"] or (row["prompt"] if row["mode"] == "description" else "") or "Untitled"
     return PostedClip(
@@ -37,12 +46,7 @@ class VoteStore:
 
     async def posted_clip(self, job_id: int, position: int) -> PostedClip | None:
         row = await self._database.fetch_one(
-            f"""SELECT {_POSTED_CLIP_COLUMNS},
-                       coalesce(sum(votes.value = 1), 0) AS up, coalesce(sum(votes.value = -1), 0) AS down
-                FROM clips JOIN jobs ON jobs.id = clips.job_id
-                LEFT JOIN votes ON votes.clip_id = clips.id
-                WHERE clips.job_id = ? AND clips.position = ? AND clips.message_id IS NOT NULL
-                GROUP BY clips.id""",
+            f"{_TALLIED_POSTED_CLIPS} AND clips.job_id = ? AND clips.position = ? GROUP BY clips.id",
             (job_id, position),
         )
         return _posted_clip(row, VoteTally(row["up"], row["down"])) if row else None
@@ -95,11 +99,7 @@ class VoteStore:
     async def history(self, guild_id: int, requester_id: int, limit: int) -> list[PostedClip]:
         """The member's most recent delivered clips in the guild, newest first, with their all-time votes."""
         rows = await self._database.fetch_all(
-            f"""SELECT {_POSTED_CLIP_COLUMNS},
-                       coalesce(sum(votes.value = 1), 0) AS up, coalesce(sum(votes.value = -1), 0) AS down
-                FROM clips JOIN jobs ON jobs.id = clips.job_id
-                LEFT JOIN votes ON votes.clip_id = clips.id
-                WHERE jobs.guild_id = ? AND jobs.requester_id = ? AND clips.message_id IS NOT NULL
+            f"""{_TALLIED_POSTED_CLIPS} AND jobs.guild_id = ? AND jobs.requester_id = ?
                 GROUP BY clips.id
                 ORDER BY clips.delivered_at DESC, clips.job_id DESC, clips.position DESC
                 LIMIT ?""",
