@@ -71,11 +71,16 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 request_timeout=settings.http_timeout_seconds,
             )
             jobs = JobStore(database)
+            quota = QuotaService(
+                QuotaStore(database, defaults=settings.default_limits),
+                clock=clock,
+                tokens_per_generation=settings.tokens_per_generation,
+            )
             poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
             generation = GenerationService(
                 backend=backend,
                 jobs=jobs,
-                quota=QuotaService(QuotaStore(database), clock=clock, daily_limit=settings.default_daily_limit),
+                quota=quota,
                 poller=poller,
                 clock=clock,
                 audio_dir=Path(audio_dir),
@@ -85,6 +90,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             )
             services = Services(
                 generation=generation,
+                quota=quota,
                 voting=VotingService(VoteStore(database), clock=clock),
                 poller=poller,
                 state=BotStateStore(database),

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
+from bot.quota import QuotaService
 from bot.settings import Settings
 from bot.storage import BotStateStore
 from bot.tree import MusicCommandTree
@@ -19,7 +20,7 @@ from bot.voting import VotingService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.voting")
+EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.voting", "cogs.admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class Services:
     """The core objects the cogs call, built by the composition root."""
 
     generation: GenerationService
+    quota: QuotaService
     voting: VotingService
     poller: JobPoller
     state: BotStateStore

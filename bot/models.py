@@ -186,3 +186,66 @@ class PostedClip:
     requester_id: int
     delivered_at: datetime
     tally: VoteTally
+
+
+UNLIMITED = -1
+"""The sentinel for "no limit" in every count limit; 0 switches generation off."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """A server's spending limits. Counts use -1 for unlimited and 0 for off; cooldown is in seconds."""
+
+    daily: int
+    monthly: int
+    per_member_daily: int
+    cooldown_seconds: int
+    max_concurrent: int
+
+
+LIMIT_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "cooldown_seconds", "max_concurrent")
+
+
+@dataclass(frozen=True, slots=True)
+class GuildLimits:
+    """The limits in force for a server, which of them a moderator set, and who changed them last."""
+
+    limits: QuotaLimits
+    overridden: frozenset[str]
+    updated_by: int | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSnapshot:
+    """Everything the quota policy looks at, read inside the reserving transaction."""
+
+    limits: QuotaLimits
+    blocked: bool
+    block_reason: str | None
+    member_last_request: datetime | None
+    member_today: int
+    server_today: int
+    server_month: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class LimitChange:
+    name: str
+    old: int
+    new: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Generations in a period, counted from the job rows; tokens are for the charged ones."""
+
+    requested: int
+    delivered: int
+    failed: int
+    refunded: int
+    running: int
+    charged: int
+    tokens_spent: int
+    top_members: tuple[tuple[int, int], ...]

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.models import QuotaLimits
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 MusicBackendName = Literal["aimlapi-suno"]
 
@@ -35,6 +37,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
 
     default_daily_limit: int = Field(default=20, ge=-1)
+    default_monthly_limit: int = Field(default=300, ge=-1)
+    default_per_member_daily: int = Field(default=5, ge=-1)
+    default_cooldown_seconds: int = Field(default=0, ge=0)
+    default_max_concurrent: int = Field(default=4, ge=-1)
+    tokens_per_generation: int = Field(default=157_500, ge=0)
 
     wait_audio_timeout_seconds: float = Field(default=130.0, gt=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -69,6 +76,16 @@ class Settings(BaseSettings):
         ):
             raise ValueError(f"AIML_API_KEY is required when MUSIC_BACKEND is {self.music_backend}")
         return self
+
+    @property
+    def default_limits(self) -> QuotaLimits:
+        return QuotaLimits(
+            daily=self.default_daily_limit,
+            monthly=self.default_monthly_limit,
+            per_member_daily=self.default_per_member_daily,
+            cooldown_seconds=self.default_cooldown_seconds,
+            max_concurrent=self.default_max_concurrent,
+        )
 
     @property
     def database_path(self) -> Path:

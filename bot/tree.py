@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_PERMISSION_NAMES = {"manage_guild": "Manage Server"}
+
 
 def words_for_error(error: BaseException) -> str:
     """The text the member sees; unexpected errors are logged with a short code the member can quote."""
@@ -26,7 +28,8 @@ def words_for_error(error: BaseException) -> str:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works inside a server."
     if isinstance(error, app_commands.MissingPermissions):
-        return "You need the " + ", ".join(error.missing_permissions).replace("_", " ") + " permission for this."
+        needed = ", ".join(_PERMISSION_NAMES.get(name, name.replace("_", " ")) for name in error.missing_permissions)
+        return f"You need the {needed} permission to use this."
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(error.missing_permissions).replace("_", " ")
         return f"I am missing the {missing} permission in this channel. Please ask a moderator to grant it."

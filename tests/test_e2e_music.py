@@ -136,7 +136,9 @@ async def test_job_past_its_deadline_is_reported_and_refunded(
 async def test_concurrent_commands_never_pass_the_daily_limit(
     discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
 ) -> None:
-    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", default_daily_limit=5) as harness:
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", default_daily_limit=5, default_max_concurrent=-1
+    ) as harness:
         members = [discord_fake.add_member(harness.guild_id, name=f"m{i}") for i in range(20)]
         interactions = await asyncio.gather(
             *(harness.music(f"song number {i}", user_id=member) for i, member in enumerate(members))

@@ -14,6 +14,7 @@ from bot.models import (
     GenerationMode,
     GenerationRequest,
     JobStatus,
+    QuotaLimits,
     Requester,
     VoteAction,
     VoteChoice,
@@ -24,7 +25,21 @@ from bot.storage.database import Migration, MigrationError, bundled_migrations
 from tests.conftest import FakeClock
 
 REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
+NO_LIMITS = QuotaLimits(daily=-1, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)
 REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "a calm song about rain")
+
+
+async def reserve(database: Database, clock: FakeClock) -> int:
+    """A job reserved with no limits in the way."""
+    return await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
+        REQUESTER,
+        REQUEST,
+        backend="aimlapi-suno",
+        now=clock(),
+        day_start=clock(),
+        month_start=clock(),
+        check=lambda snapshot: None,
+    )
 
 
 async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> None:
@@ -77,10 +92,7 @@ def test_migration_files_carry_their_own_transaction() -> None:
 
 async def test_job_lifecycle_and_single_delivery(database: Database, clock: FakeClock) -> None:
     jobs = JobStore(database)
-    job_id = await QuotaStore(database).reserve_job(
-        REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
-    )
-    assert job_id is not None
+    job_id = await reserve(database, clock)
     await jobs.mark_submitted(job_id, clock())
     clips = [Clip("c1", ClipStatus.STREAMING, title="Rain"), Clip("c2", ClipStatus.QUEUED)]
     await jobs.save_clips(job_id, clips, polling=True)
@@ -101,10 +113,7 @@ async def test_job_lifecycle_and_single_delivery(database: Database, clock: Fake
 
 async def test_finishing_empty_job_refunds_exactly_once(database: Database, clock: FakeClock) -> None:
     jobs = JobStore(database)
-    job_id = await QuotaStore(database).reserve_job(
-        REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
-    )
-    assert job_id is not None
+    job_id = await reserve(database, clock)
     first = await jobs.finish(job_id, now=clock(), reason=FailureReason.API_UNAVAILABLE)
     second = await jobs.finish(job_id, now=clock(), reason=FailureReason.INTERNAL)
     assert first.status is JobStatus.FAILED
@@ -114,37 +123,44 @@ async def test_finishing_empty_job_refunds_exactly_once(database: Database, cloc
     assert [row["change"] for row in rows] == ["reserve", "refund"]
 
 
-async def test_upgrading_a_version_1_database_keeps_its_data_and_adds_votes(tmp_path: Path, clock: FakeClock) -> None:
+async def test_upgrading_a_version_1_database_keeps_its_data(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "old.sqlite3"
-    first_version = bundled_migrations()[:1]
-    async with Database.open(path, migrations=first_version) as old:
-        assert await old.user_version() == 1
-        job_id = await QuotaStore(old).reserve_job(
-            REQUESTER, REQUEST, backend="aimlapi-suno", now=clock(), day_start=clock(), daily_limit=5
+    async with Database.open(path, migrations=bundled_migrations()[:1]) as old:
+        # Rows as version 1 of the bot wrote them.
+        await old.execute(
+            """INSERT INTO jobs (id, guild_id, channel_id, requester_id, backend, mode, prompt, instrumental,
+                                 status, charged, created_at)
+               VALUES (7, 1, 2, 3, 'aimlapi-suno', 'description', 'a calm song about rain', 0,
+                       'delivered', 1, '2026-11-27T10:00:00.000000Z')"""
         )
-        assert job_id is not None
-        await JobStore(old).save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain")], polling=True)
-        await JobStore(old).record_delivery("c1", 555, clock())
+        await old.execute(
+            "INSERT INTO clips (id, job_id, position, status, title, message_id, delivered_at)"
+            " VALUES ('c1', 7, 0, 'complete', 'Rain', 555, '2026-11-27T10:05:00.000000Z')"
+        )
+        await old.execute(
+            "INSERT INTO quota_ledger (guild_id, user_id, job_id, change, created_at)"
+            " VALUES (1, 3, 7, 'reserve', '2026-11-27T10:00:00.000000Z')"
+        )
 
     async with Database.open(path) as upgraded:
         assert await upgraded.user_version() == len(bundled_migrations())
-        jobs = JobStore(upgraded)
-        assert (await jobs.get(job_id)).request == REQUEST
+        assert (await JobStore(upgraded).get(7)).request == REQUEST
         votes = VoteStore(upgraded)
         action, tally = await votes.toggle("c1", 42, VoteChoice.UP, clock())
         assert action is VoteAction.ADDED
         assert tally == VoteTally(up=1, down=0)
-        posted = await votes.posted_clip(job_id, 0)
+        posted = await votes.posted_clip(7, 0)
         assert posted is not None
         assert posted.message_id == 555
         assert posted.tally.score == 1
+        store = QuotaStore(upgraded, defaults=NO_LIMITS)
+        assert (await store.guild_limits(1)).limits == NO_LIMITS
+        usage = await store.usage(1, None, tokens_per_generation=157_500)
+        assert (usage.requested, usage.delivered, usage.tokens_spent) == (1, 1, 157_500)
 
 
 async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> None:
-    job_id = await QuotaStore(database).reserve_job(
-        REQUESTER, REQUEST, backend="t", now=clock(), day_start=clock(), daily_limit=-1
-    )
-    assert job_id is not None
+    job_id = await reserve(database, clock)
     await JobStore(database).save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE)], polling=True)
     votes = VoteStore(database)
     assert await votes.toggle("c1", 7, VoteChoice.UP, clock()) == (VoteAction.ADDED, VoteTally(1, 0))

@@ -1,0 +1,184 @@
+"""End to end: moderators' `/music-admin`, members' `/music-quota`, and limits enforced under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import FakeClock
+from tests.fakes.discord_interactions import FakeInteraction
+from tests.fakes.discord_models import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.music_api import ClipTimings, FakeMusicApi
+from tests.harness import RunningBot, running_bot
+
+DEFERRED = 5
+
+
+async def answered(harness: RunningBot, interaction: FakeInteraction) -> dict[str, Any]:
+    await harness.discord.wait_for(lambda: bool(interaction.callbacks))
+    data: dict[str, Any] = interaction.callbacks[0].get("data", {})
+    return data
+
+
+async def admin(harness: RunningBot, subcommand: str, user_id: int, **options: Any) -> FakeInteraction:
+    return await harness.discord.invoke_command(
+        "music-admin",
+        options,
+        subcommand=subcommand,
+        guild_id=harness.guild_id,
+        channel_id=harness.channel_id,
+        user_id=user_id,
+    )
+
+
+def fields(data: dict[str, Any]) -> dict[str, str]:
+    return {field["name"]: field["value"] for field in data["embeds"][0]["fields"]}
+
+
+async def test_member_without_manage_server_is_refused_and_nothing_changes(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3") as harness:
+        assert "default_member_permissions" in str(discord_fake.find_command("music-admin", None))
+        sneaky = discord_fake.add_member(harness.guild_id, name="sneaky")  # no Manage Server, as an override allows
+        for subcommand, options in [
+            ("quota", {"daily": 1000}),
+            ("block", {"member": {"user": harness.member_id}}),
+            ("usage", {}),
+        ]:
+            interaction = await admin(harness, subcommand, sneaky, **options)
+            data = await answered(harness, interaction)
+            assert interaction.ephemeral
+            assert "You need the Manage Server permission" in data["content"]
+        assert await harness.query("SELECT * FROM moderation_log") == []
+        assert await harness.query("SELECT * FROM guild_limits") == []
+        assert await harness.query("SELECT * FROM blocked_members") == []
+
+
+async def test_moderator_sets_shows_and_audits_limits(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3") as harness:
+        moderator = discord_fake.add_member(
+            harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+        )
+        shown = await answered(harness, await admin(harness, "quota", moderator))
+        assert "bot's defaults" in shown["embeds"][0]["description"]
+        assert fields(shown)["Server per UTC day"] == "20 · default"
+
+        changed = await answered(harness, await admin(harness, "quota", moderator, daily=1, max_concurrent=-1))
+        assert fields(changed)["Server per UTC day"] == "20 → **1** · set here"
+        assert fields(changed)["Running at once"] == "4 → **unlimited** · set here"
+        assert f"<@{moderator}>" in changed["embeds"][0]["description"]
+
+        first = await harness.music("the one song today")
+        await harness.finished(first)
+        second = await harness.music("one too many")
+        refusal = await answered(harness, second)
+        assert second.ephemeral
+        assert "used all 1 of today's generations" in refusal["content"]
+
+        log = await harness.query("SELECT actor_id, action, subject, old_value, new_value FROM moderation_log")
+        assert log == [
+            {"actor_id": moderator, "action": "set_limit", "subject": "daily", "old_value": "20", "new_value": "1"},
+            {
+                "actor_id": moderator,
+                "action": "set_limit",
+                "subject": "max_concurrent",
+                "old_value": "4",
+                "new_value": "-1",
+            },
+        ]
+        usage = await answered(harness, await admin(harness, "usage", moderator, period="day"))
+        figures = fields(usage)
+        assert (figures["Requested"], figures["Delivered"], figures["Refunded"]) == ("1", "1", "0")
+        assert figures["AI/ML API tokens"].startswith("157,500")
+        assert f"<@{harness.member_id}>: 1 generation" in figures["Top members"]
+
+
+async def test_block_and_unblock(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> None:
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3") as harness:
+        moderator = discord_fake.add_member(
+            harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+        )
+        member = {"user": harness.member_id}
+        await answered(harness, await admin(harness, "block", moderator, member=member, reason="spamming"))
+        refused = await harness.music("let me in")
+        assert "blocked you" in (await answered(harness, refused))["content"]
+        assert "spamming" in refused.callbacks[0]["data"]["content"]
+        await answered(harness, await admin(harness, "unblock", moderator, member=member))
+        accepted = await harness.music("thank you")
+        await harness.finished(accepted)
+        again = await answered(harness, await admin(harness, "unblock", moderator, member=member))
+        assert "not blocked" in again["content"]
+        log = await harness.query("SELECT action, subject, new_value FROM moderation_log ORDER BY id")
+        assert log == [
+            {"action": "block", "subject": str(harness.member_id), "new_value": "spamming"},
+            {"action": "unblock", "subject": str(harness.member_id), "new_value": None},
+        ]
+
+
+async def test_music_quota_shows_what_is_left(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", clock=clock, default_per_member_daily=3, default_cooldown_seconds=90
+    ) as harness:
+        await harness.finished(await harness.music("one"))
+        interaction = await harness.command("music-quota")
+        data = await answered(harness, interaction)
+        assert interaction.ephemeral
+        figures = fields(data)
+        assert figures["This server today"].startswith("**19** of 20 left")
+        assert figures["This server this month"].startswith("**299** of 300 left")
+        assert figures["You today"].startswith("**2** of 3 left")
+        midnight = int(datetime(2026, 11, 28, tzinfo=clock.now.tzinfo).timestamp())
+        assert f"<t:{midnight}:R>" in figures["This server today"]
+        assert figures["Your cooldown"].startswith("ready <t:")
+
+
+async def test_fifty_concurrent_requests_respect_max_concurrent_and_daily(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    api.timings = ClipTimings(queued_after=0.02, streaming_after=0.05, complete_after=0.3)
+    async with running_bot(
+        discord_fake,
+        api,
+        tmp_path / "db.sqlite3",
+        default_daily_limit=10,
+        default_max_concurrent=3,
+        default_per_member_daily=-1,
+    ) as harness:
+        members = [discord_fake.add_member(harness.guild_id, name=f"m{i}") for i in range(50)]
+        outcomes: list[str] = []
+
+        async def keep_asking(member: int) -> None:
+            """Like an impatient member: retries while the server is busy, stops when the day is used up."""
+            while True:
+                interaction = await harness.music("a busy day", user_id=member)
+                data = await answered(harness, interaction)
+                if interaction.callbacks[0]["type"] == DEFERRED:
+                    await harness.finished(interaction, timeout=60)
+                    outcomes.append("granted")
+                    return
+                if "running, the most allowed at once" in data["content"]:
+                    await asyncio.sleep(0.05)
+                    continue
+                assert "used all 10 of today's generations" in data["content"]
+                outcomes.append("daily")
+                return
+
+        await asyncio.wait_for(asyncio.gather(*(keep_asking(member) for member in members)), timeout=90)
+        assert outcomes.count("granted") == 10
+        assert outcomes.count("daily") == 40
+        assert api.generate_calls() == 10
+        spans = await harness.query("SELECT created_at, finished_at FROM jobs")
+        events = sorted([(row["created_at"], 1) for row in spans] + [(row["finished_at"], -1) for row in spans])
+        running, most = 0, 0
+        for _, step in events:
+            running += step
+            most = max(most, running)
+        assert most <= 3
