@@ -123,10 +123,12 @@ async def test_finishing_empty_job_refunds_exactly_once(database: Database, cloc
     assert [row["change"] for row in rows] == ["reserve", "refund"]
 
 
-async def test_upgrading_a_version_1_database_keeps_its_data(tmp_path: Path, clock: FakeClock) -> None:
+@pytest.mark.parametrize("old_version", range(1, len(bundled_migrations())))
+async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock: FakeClock, old_version: int) -> None:
     path = tmp_path / "old.sqlite3"
-    async with Database.open(path, migrations=bundled_migrations()[:1]) as old:
-        # Rows as version 1 of the bot wrote them.
+    async with Database.open(path, migrations=bundled_migrations()[:old_version]) as old:
+        assert await old.user_version() == old_version
+        # Rows as the first version of the bot wrote them (still valid in every later schema).
         await old.execute(
             """INSERT INTO jobs (id, guild_id, channel_id, requester_id, backend, mode, prompt, instrumental,
                                  status, charged, created_at)
