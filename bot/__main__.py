@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,10 +17,12 @@ from pydantic import ValidationError
 
 from bot.app import MusicBot, Services
 from bot.clock import Clock, utc_now
+from bot.doctor import run_doctor
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
 from bot.music_api import AimlSunoBackend
 from bot.quota import QuotaService
+from bot.retry import Backoff
 from bot.settings import Settings
 from bot.storage import BotStateStore, Database, JobStore, QuotaStore, VoteStore
 from bot.storage.database import MigrationError
@@ -87,6 +90,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 wait_audio=settings.wait_audio,
                 deadline_seconds=settings.generation_deadline_seconds,
                 progress_interval=settings.progress_edit_interval_seconds,
+                backoff=Backoff(attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_seconds),
             )
             services = Services(
                 generation=generation,
@@ -105,17 +109,52 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
 
 
 async def run(settings: Settings) -> None:
+    """Runs until Discord refuses us or SIGTERM/SIGINT arrives; then stops taking commands, gives running jobs
+    the grace period, leaves the rest resumable in the database, and closes everything cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     async with build_bot(settings) as bot:
-        await bot.start(settings.discord_token.get_secret_value())
+        session = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="discord")
+        stopping = asyncio.create_task(stop.wait(), name="signals")
+        await asyncio.wait({session, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if session.done():
+            stopping.cancel()
+            session.result()  # Discord ended the session: raise what it said (a bad token, say)
+            return
+        log.info("shutdown requested; no new commands, %ss grace for running jobs", settings.shutdown_grace_seconds)
+        generation = bot.services.generation
+        generation.stop_accepting()
+        await generation.drain(settings.shutdown_grace_seconds)
+        await bot.close()
+        await session
+    log.info("stopped cleanly")
+
+
+def doctor(settings: Settings) -> None:
+    """`musicbot doctor`: prints what is right and wrong in plain words; exit status 1 if anything is wrong."""
+    findings = asyncio.run(run_doctor(settings, discord_api_base=discord.http.Route.BASE))
+    for finding in findings:
+        print(finding)
+    bad = [finding for finding in findings if not finding.ok]
+    print("all good" if not bad else f"{len(bad)} problem(s) found")
+    raise SystemExit(1 if bad else 0)
 
 
 def main() -> None:
-    """The `musicbot` console script."""
+    """The `musicbot` console script: `musicbot` runs the bot, `musicbot doctor` checks the set-up."""
+    arguments = sys.argv[1:]
+    if arguments not in ([], ["doctor"]):
+        print("usage: musicbot [doctor]", file=sys.stderr)
+        raise SystemExit(2)
     try:
         settings = Settings()  # type: ignore[call-arg]  # read from the environment and .env
     except ValidationError as error:
         print(f"musicbot: {describe_settings_error(error)}", file=sys.stderr)
         raise SystemExit(2) from None
+    if arguments == ["doctor"]:
+        doctor(settings)
     configure_logging(settings.log_level)
     try:
         asyncio.run(run(settings))

@@ -26,10 +26,15 @@ class QuotaExceededError(UserFacingError):
 
 
 class MusicApiError(Exception):
-    """The music API failed. `reason` is stored on the job; `detail` is for the operator's log only."""
+    """The music API failed. `reason` is stored on the job; `detail` is for the operator's log only.
+
+    `retryable`: worth asking again later. `nothing_created`: the API refused before creating anything, so
+    even the paid generate call may be sent again.
+    """
 
     reason: FailureReason = FailureReason.API_UNAVAILABLE
     retryable: bool = False
+    nothing_created: bool = False
 
     def __init__(self, detail: str, *, status: int | None = None) -> None:
         super().__init__(detail)
@@ -54,6 +59,7 @@ class MusicApiRateLimitedError(MusicApiError):
 
     reason = FailureReason.API_RATE_LIMITED
     retryable = True
+    nothing_created = True
 
 
 class MusicApiInvalidRequestError(MusicApiError):
@@ -89,3 +95,13 @@ class AudioTooLargeError(Exception):
         super().__init__(f"audio of {size if size is not None else 'unknown'} bytes exceeds {limit}")
         self.size = size
         self.limit = limit
+
+
+class DeliveryError(Exception):
+    """Posting to Discord failed. Transient failures (5xx, network) are retried and, failing that, the job
+    is kept for redelivery; permanent ones (missing permissions, unknown channel) end the clip's delivery."""
+
+    def __init__(self, detail: str, *, transient: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.transient = transient

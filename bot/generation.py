@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.clock import Clock
-from bot.errors import AudioTooLargeError, InvalidRequestError, MusicApiError
+from bot.errors import AudioTooLargeError, DeliveryError, InvalidRequestError, MusicApiError, UserFacingError
 from bot.jobs import JobPoller
-from bot.models import Clip, ClipStatus, FailureReason, GenerationMode, GenerationRequest, Job, Requester
+from bot.models import (
+    Clip,
+    ClipStatus,
+    FailureReason,
+    GenerationMode,
+    GenerationRequest,
+    Job,
+    JobStatus,
+    Requester,
+)
 from bot.music_api import MusicBackend
 from bot.quota import QuotaService
+from bot.retry import Backoff, retry
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +50,7 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
-    """How a job ended, in words for the requester."""
+    """How a job ended (or paused, waiting for redelivery), in words for the requester."""
 
     job: Job
     delivered: int
@@ -49,10 +59,17 @@ class JobOutcome:
 
 
 class DeliveryTarget(Protocol):
-    """Where a job's progress and clips go; the Discord layer implements it."""
+    """Where a job's progress and clips go; the Discord layer implements it.
+
+    `post_clip` raises DeliveryError (transient or not) when Discord refuses or fails.
+    """
 
     @property
     def upload_limit(self) -> int: ...
+
+    async def find_posted_clip(self, job: Job, position: int) -> int | None:
+        """The id of a message already carrying this clip (posted before a crash), if there is one."""
+        ...
 
     async def show_progress(self, job: Job, phase: Phase) -> None: ...
 
@@ -82,8 +99,17 @@ _FAILURE_MESSAGES: dict[FailureReason, str] = {
     FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
     FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
     FailureReason.DELIVERY_FAILED: "The songs were made but could not be posted in this channel.",
+    FailureReason.INTERRUPTED: "The bot restarted at the wrong moment and could not recover this request",
     FailureReason.INTERNAL: "Something went wrong inside the bot.",
 }
+
+RESTARTING_MESSAGE = "The bot is restarting. Please try again in a minute."
+
+
+class DeliveryResult(StrEnum):
+    POSTED = "posted"
+    FAILED = "failed"
+    PENDING = "pending"  # Discord kept failing; the job is kept and redelivered later
 
 
 def validate_request(request: GenerationRequest) -> GenerationRequest:
@@ -123,8 +149,22 @@ def describe_failure(reason: FailureReason, detail: str | None = None) -> str:
     return f"{base}: {detail}" if detail else base
 
 
+TargetFactory = Callable[[Job], DeliveryTarget]
+
+
+def _retryable_api_error(error: Exception) -> bool:
+    return isinstance(error, MusicApiError) and error.retryable
+
+
+def _transient_delivery_error(error: Exception) -> bool:
+    return isinstance(error, DeliveryError) and error.transient
+
+
 class GenerationService:
-    """Runs each accepted job as a task: submit once, follow through the poller, deliver, then settle quota."""
+    """Runs each accepted job as a task: submit once, follow through the poller, deliver, then settle quota.
+
+    Jobs live in the database; a job whose task is gone (a restart, Discord failing) is resumed from there.
+    """
 
     def __init__(
         self,
@@ -138,6 +178,7 @@ class GenerationService:
         wait_audio: bool,
         deadline_seconds: float,
         progress_interval: float,
+        backoff: Backoff,
     ) -> None:
         self._backend = backend
         self._jobs = jobs
@@ -148,18 +189,31 @@ class GenerationService:
         self._wait_audio = wait_audio
         self._deadline = timedelta(seconds=deadline_seconds)
         self._progress_interval = progress_interval
-        self._tasks: set[asyncio.Task[JobOutcome]] = set()
+        self._backoff = backoff
+        self._accepting = True
+        self._claimed: set[int] = set()  # accepted here and not yet finished by this process
+        self._running: dict[int, asyncio.Task[JobOutcome]] = {}
+        self._posting: set[asyncio.Task[DeliveryResult]] = set()
+        # A job this process reserved is always started or abandoned by it, never an orphan.
+        self._started_at = clock()
 
     @property
     def backend_name(self) -> str:
         return self._backend.name
 
+    @property
+    def running_jobs(self) -> int:
+        return len(self._running)
+
     async def accept(self, requester: Requester, request: GenerationRequest) -> Job:
         """Validates, then reserves quota and persists the job in one transaction. Raises UserFacingError."""
+        if not self._accepting:
+            raise UserFacingError(RESTARTING_MESSAGE)
         cleaned = validate_request(request)
         job_id = await self._quota.reserve_generation(requester, cleaned, backend=self._backend.name)
+        self._claimed.add(job_id)
         log.info(
-            "job %d reserved guild=%d user=%d mode=%s",
+            "job=%d guild=%d user=%d phase=reserved mode=%s",
             job_id,
             requester.guild_id,
             requester.user_id,
@@ -169,8 +223,11 @@ class GenerationService:
 
     async def abandon(self, job: Job, reason: FailureReason) -> Job:
         """Ends a job that never reached the API; its quota is given back."""
-        log.warning("job %d abandoned before submission: %s", job.id, reason)
-        return await self._jobs.finish(job.id, now=self._clock(), reason=reason)
+        log.warning("job=%d guild=%d phase=abandoned reason=%s", job.id, job.requester.guild_id, reason)
+        try:
+            return await self._jobs.finish(job.id, now=self._clock(), reason=reason)
+        finally:
+            self._claimed.discard(job.id)
 
     async def job(self, job_id: int) -> Job:
         return await self._jobs.get(job_id)
@@ -178,57 +235,134 @@ class GenerationService:
     async def remember_response_message(self, job: Job, message_id: int) -> None:
         await self._jobs.set_response_message(job.id, message_id)
 
-    def start(self, job: Job, target: DeliveryTarget) -> asyncio.Task[JobOutcome]:
+    def start(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> asyncio.Task[JobOutcome]:
         """Runs the job in the background; the task is kept so it is not garbage-collected mid-flight."""
-        task = asyncio.create_task(self.run(job, target), name=f"job-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._claimed.add(job.id)
+        task = asyncio.create_task(self.run(job, target, resumed=resumed), name=f"job-{job.id}")
+        self._running[job.id] = task
+
+        def forget(_: asyncio.Task[JobOutcome]) -> None:
+            self._running.pop(job.id, None)
+            self._claimed.discard(job.id)
+
+        task.add_done_callback(forget)
         return task
 
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def resume_orphans(self, target_for: TargetFactory) -> list[asyncio.Task[JobOutcome]]:
+        """Starts every unfinished job that no task of this process is running (after a restart, or
+        when Discord failed and the job waits for redelivery). Returns their tasks."""
+        started = []
+        for job in await self._jobs.unfinished():
+            if job.id in self._claimed or job.id in self._running:
+                continue
+            if job.status is JobStatus.RESERVED and job.created_at >= self._started_at:
+                continue
+            log.info("job=%d guild=%d phase=resume status=%s", job.id, job.requester.guild_id, job.status)
+            started.append(self.start(job, target_for(job), resumed=True))
+        return started
 
-    async def run(self, job: Job, target: DeliveryTarget) -> JobOutcome:
+    def stop_accepting(self) -> None:
+        self._accepting = False
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Lets running jobs finish for up to `grace_seconds`; the rest stop where they are and stay in the
+        database to be resumed at the next start. A clip being posted is always allowed to finish."""
+        running = list(self._running.values())
+        if running:
+            log.info("waiting up to %.0fs for %d running jobs", grace_seconds, len(running))
+            _, unfinished = await asyncio.wait(running, timeout=grace_seconds)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                log.info("%d jobs left for the next start", len(unfinished))
+        await asyncio.gather(*self._posting, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), *self._posting, return_exceptions=True)
+
+    async def run(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> JobOutcome:
         started = time.monotonic()
         progress = _ProgressThrottle(target, job, self._progress_interval)
         try:
-            outcome = await self._submit_and_follow(job, target, progress)
+            outcome = await self._drive(job, target, progress, resumed=resumed)
         except asyncio.CancelledError:
+            log.info("job=%d phase=stopped (resumable)", job.id)
             raise
         except Exception:
-            log.exception("job %d crashed", job.id)
+            log.exception("job=%d phase=crashed", job.id)
             outcome = await self._settle(job, 0, FailureReason.INTERNAL, None)
         log.info(
-            "job %d ended %s: %d/%d clips delivered in %.1fs",
+            "job=%d guild=%d phase=%s delivered=%d/%d seconds=%.1f",
             job.id,
+            job.requester.guild_id,
             outcome.job.status,
             outcome.delivered,
             outcome.expected,
             time.monotonic() - started,
         )
-        with contextlib.suppress(Exception):
+        try:
             await target.show_outcome(outcome)
+        except Exception:
+            log.warning("job=%d could not show the outcome", job.id, exc_info=True)
         return outcome
+
+    async def _drive(
+        self, job: Job, target: DeliveryTarget, progress: _ProgressThrottle, *, resumed: bool
+    ) -> JobOutcome:
+        """Picks up the job wherever it is: new, interrupted before or during the paid call, or following clips."""
+        if job.status is JobStatus.RESERVED and not resumed:
+            return await self._submit_and_follow(job, target, progress)
+        if job.status is JobStatus.RESERVED:
+            detail = "it had not reached the music service yet, so nothing was spent"
+            return await self._settle(job, 0, FailureReason.INTERRUPTED, detail)
+        stored = await self._jobs.clips(job.id)
+        if not stored:
+            detail = "the music service's answer was lost, so the songs cannot be found"
+            return await self._settle(job, 0, FailureReason.INTERRUPTED, detail)
+        submitted_at = job.submitted_at or job.created_at
+        fresh = await self._fetch_fresh(job, stored)
+        return await self._follow(job, fresh, target, progress, submitted_at + self._deadline, resumed=True)
+
+    async def _fetch_fresh(self, job: Job, stored: list[Clip]) -> list[Clip]:
+        """The clips' current state for a resumed job; the stored state if the API cannot be reached."""
+        try:
+            fetched = {clip.id: clip for clip in await self._backend.fetch_clips([clip.id for clip in stored])}
+        except MusicApiError as exc:
+            log.warning("job=%d phase=resume fetch failed (%s); using stored states", job.id, exc.detail)
+            return stored
+        await self._jobs.save_clips(job.id, list(fetched.values()), polling=True)
+        return [fetched.get(clip.id, clip) for clip in stored]
 
     async def _submit_and_follow(self, job: Job, target: DeliveryTarget, progress: _ProgressThrottle) -> JobOutcome:
         await progress.show(Phase.QUEUED, force=True)
         submitted_at = self._clock()
         await self._jobs.mark_submitted(job.id, submitted_at)
+        log.info("job=%d guild=%d phase=submitted wait_audio=%s", job.id, job.requester.guild_id, self._wait_audio)
+        sent = time.monotonic()
         try:
-            clips = await self._backend.generate(job.request, wait_audio=self._wait_audio)
+            # Paid: only sent again when the API said it created nothing (rate limited).
+            clips = await retry(
+                lambda: self._backend.generate(job.request, wait_audio=self._wait_audio),
+                backoff=self._backoff,
+                should_retry=lambda error: (
+                    isinstance(error, MusicApiError) and error.nothing_created and error.retryable
+                ),
+                what=f"job {job.id} generate",
+            )
         except MusicApiError as exc:
-            log.warning("job %d: generate failed (%s): %s", job.id, exc.reason, exc.detail)
+            log.warning("job=%d phase=generate failed reason=%s detail=%s", job.id, exc.reason, exc.detail)
             return await self._settle(job, 0, exc.reason, exc.detail)
         await self._jobs.save_clips(job.id, clips, polling=True)
         log.info(
-            "job %d: generate returned %d clips (%s)",
+            "job=%d phase=generated clips=%s seconds=%.1f",
             job.id,
-            len(clips),
-            ", ".join(clip.status for clip in clips),
+            ",".join(f"{clip.id}:{clip.status}" for clip in clips),
+            time.monotonic() - sent,
         )
-        return await self._follow(job, clips, target, progress, submitted_at + self._deadline)
+        return await self._follow(job, clips, target, progress, submitted_at + self._deadline, resumed=False)
 
     async def _follow(
         self,
@@ -237,29 +371,44 @@ class GenerationService:
         target: DeliveryTarget,
         progress: _ProgressThrottle,
         deadline: datetime,
+        *,
+        resumed: bool,
     ) -> JobOutcome:
         latest = {clip.id: clip for clip in clips}
         positions = {clip.id: index for index, clip in enumerate(clips)}
-        delivered: set[str] = set()
+        delivered: set[str] = await self._jobs.delivered_clip_ids(job.id) if resumed else set()
+        maybe_posted = await self._jobs.clips_maybe_posted(job.id) if resumed else set()
         failed: dict[str, str] = {}
+        waiting_for_discord: set[str] = set()
         poll_error: MusicApiError | None = None
+
+        def still_pending() -> set[str]:
+            settled = delivered | failed.keys() | waiting_for_discord
+            return {clip_id for clip_id in latest if clip_id not in settled}
 
         async def absorb(clip: Clip) -> None:
             latest[clip.id] = clip
-            if clip.has_audio and clip.id not in delivered:
+            if clip.id in delivered:
+                return
+            if clip.has_audio:
                 await progress.show(Phase.FINISHING)
-                if await self._deliver(job, clip, positions[clip.id], target):
+                result = await self._deliver(
+                    job, clip, positions[clip.id], target, maybe_posted=clip.id in maybe_posted
+                )
+                if result is DeliveryResult.POSTED:
                     delivered.add(clip.id)
+                elif result is DeliveryResult.PENDING:
+                    waiting_for_discord.add(clip.id)
                 else:
                     failed[clip.id] = "could not be posted"
-            elif clip.status.is_terminal and not clip.has_audio:
+            elif clip.status.is_terminal:
                 failed[clip.id] = clip.error_message or "no audio was produced"
             elif clip.status is ClipStatus.STREAMING:
                 await progress.show(Phase.GENERATING)
 
         for clip in clips:
             await absorb(clip)
-        pending = {clip_id for clip_id in latest if clip_id not in delivered and clip_id not in failed}
+        pending = still_pending()
         with self._poller.watch(pending) as watch:
             while pending:
                 remaining = (deadline - self._clock()).total_seconds()
@@ -274,19 +423,29 @@ class GenerationService:
                     break
                 await self._jobs.save_clips(job.id, [update], polling=True)
                 await absorb(update)
-                pending = {clip_id for clip_id in latest if clip_id not in delivered and clip_id not in failed}
-        return await self._conclude(job, latest, delivered, failed, pending, poll_error)
+                pending = still_pending()
+        if waiting_for_discord:
+            return await self._hold_for_redelivery(job, len(delivered), len(latest))
+        return await self._conclude(job, len(latest), delivered, failed, pending, poll_error)
+
+    async def _hold_for_redelivery(self, job: Job, delivered: int, expected: int) -> JobOutcome:
+        """Discord kept failing: the job stays unfinished (and charged) so it is posted on a later attempt."""
+        log.warning("job=%d phase=waiting_for_discord delivered=%d/%d", job.id, delivered, expected)
+        message = (
+            f"{delivered} of {expected} songs posted so far. Discord is failing right now; "
+            "the bot will post the rest as soon as it can."
+        )
+        return JobOutcome(job=await self._jobs.get(job.id), delivered=delivered, expected=expected, message=message)
 
     async def _conclude(
         self,
         job: Job,
-        latest: dict[str, Clip],
+        expected: int,
         delivered: set[str],
         failed: dict[str, str],
         pending: set[str],
         poll_error: MusicApiError | None,
     ) -> JobOutcome:
-        expected = len(latest)
         if poll_error is not None:
             return await self._settle(job, len(delivered), poll_error.reason, poll_error.detail, expected)
         if pending:
@@ -294,9 +453,9 @@ class GenerationService:
             detail = f"{len(pending)} of {expected} songs unfinished after {minutes:g} minutes"
             return await self._settle(job, len(delivered), FailureReason.DEADLINE, detail, expected)
         if failed and not delivered:
-            reasons = "; ".join(sorted(set(failed.values())))
             if all(reason == "could not be posted" for reason in failed.values()):
                 return await self._settle(job, 0, FailureReason.DELIVERY_FAILED, None, expected)
+            reasons = "; ".join(sorted(set(failed.values())))
             return await self._settle(job, 0, FailureReason.CLIPS_FAILED, reasons, expected)
         if failed:
             reasons = "; ".join(sorted(set(failed.values())))
@@ -315,7 +474,13 @@ class GenerationService:
         finished = await self._jobs.finish(job.id, now=self._clock(), reason=reason, detail=detail)
         shown_detail = (
             detail
-            if reason in (FailureReason.API_INVALID_REQUEST, FailureReason.CLIPS_FAILED, FailureReason.DEADLINE)
+            if reason
+            in (
+                FailureReason.API_INVALID_REQUEST,
+                FailureReason.CLIPS_FAILED,
+                FailureReason.DEADLINE,
+                FailureReason.INTERRUPTED,
+            )
             else None
         )
         if reason is None:
@@ -330,31 +495,74 @@ class GenerationService:
             message = describe_failure(reason, shown_detail).rstrip(".") + "." + refund
         return JobOutcome(job=finished, delivered=delivered, expected=expected, message=message)
 
-    async def _deliver(self, job: Job, clip: Clip, position: int, target: DeliveryTarget) -> bool:
-        """Downloads the mp3 (size-capped, off the loop) and posts it; over-size or undownloadable goes as a link."""
+    async def _deliver(
+        self, job: Job, clip: Clip, position: int, target: DeliveryTarget, *, maybe_posted: bool
+    ) -> DeliveryResult:
+        """Posts one complete clip exactly once. The post and its record run shielded from cancellation, so a
+        shutdown never leaves a clip posted but unrecorded."""
+        if maybe_posted:
+            message_id = await target.find_posted_clip(job, position)
+            if message_id is not None:
+                log.info("job=%d clip=%s phase=found_posted message=%d", job.id, clip.id, message_id)
+                await self._jobs.record_delivery(clip.id, message_id, self._clock())
+                return DeliveryResult.POSTED
+        posting = asyncio.create_task(self._download_and_post(job, clip, position, target))
+        self._posting.add(posting)
+        posting.add_done_callback(self._posting.discard)
+        return await asyncio.shield(posting)
+
+    async def _download_and_post(self, job: Job, clip: Clip, position: int, target: DeliveryTarget) -> DeliveryResult:
         path = self._audio_dir / f"{job.id}-{position}.mp3"
         audio: Path | None = path
         link_note = ""
+        started = time.monotonic()
         try:
-            size = await self._backend.download(clip.audio_url, path, max_bytes=target.upload_limit)
-            log.info("job %d: clip %s downloaded (%d bytes)", job.id, clip.id, size)
+            size = await retry(
+                lambda: self._backend.download(clip.audio_url, path, max_bytes=target.upload_limit),
+                backoff=self._backoff,
+                should_retry=_retryable_api_error,
+                what=f"job {job.id} download",
+            )
+            log.info(
+                "job=%d clip=%s phase=downloaded bytes=%d seconds=%.2f",
+                job.id,
+                clip.id,
+                size,
+                time.monotonic() - started,
+            )
         except AudioTooLargeError as exc:
-            log.info("job %d: clip %s too large to attach (%s); posting a link", job.id, clip.id, exc)
+            log.info("job=%d clip=%s too large to attach (%s); posting a link", job.id, clip.id, exc)
             audio = None
             link_note = too_large_note(exc.size, exc.limit)
         except MusicApiError as exc:
-            log.warning("job %d: clip %s download failed (%s); posting a link", job.id, clip.id, exc.detail)
+            log.warning("job=%d clip=%s download failed (%s); posting a link", job.id, clip.id, exc.detail)
             audio = None
             link_note = "The mp3 could not be fetched for attaching; here is the music service's link."
         try:
-            message_id = await target.post_clip(job, clip, position, audio, link_note)
+            await self._jobs.mark_posting(clip.id, self._clock())
+            message_id = await retry(
+                lambda: target.post_clip(job, clip, position, audio, link_note),
+                backoff=self._backoff,
+                should_retry=_transient_delivery_error,
+                what=f"job {job.id} post",
+            )
+        except DeliveryError as exc:
+            log.warning("job=%d clip=%s phase=post failed transient=%s: %s", job.id, clip.id, exc.transient, exc.detail)
+            return DeliveryResult.PENDING if exc.transient else DeliveryResult.FAILED
         except Exception:
-            log.exception("job %d: posting clip %s failed", job.id, clip.id)
-            return False
+            log.exception("job=%d clip=%s phase=post crashed", job.id, clip.id)
+            return DeliveryResult.FAILED
         finally:
             await asyncio.to_thread(path.unlink, missing_ok=True)
         await self._jobs.record_delivery(clip.id, message_id, self._clock())
-        return True
+        log.info(
+            "job=%d clip=%s phase=posted message=%d seconds=%.2f",
+            job.id,
+            clip.id,
+            message_id,
+            time.monotonic() - started,
+        )
+        return DeliveryResult.POSTED
 
 
 class _ProgressThrottle:

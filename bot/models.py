@@ -114,6 +114,7 @@ class FailureReason(StrEnum):
     DEADLINE = "deadline"
     NOT_ACKNOWLEDGED = "not_acknowledged"
     DELIVERY_FAILED = "delivery_failed"
+    INTERRUPTED = "interrupted"
     INTERNAL = "internal"
 
 

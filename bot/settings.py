@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     poll_batch_size: int = Field(default=10, ge=1, le=50)
     generation_deadline_seconds: float = Field(default=600.0, gt=0)
     progress_edit_interval_seconds: float = Field(default=5.0, ge=0)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_base_delay_seconds: float = Field(default=1.0, ge=0)
+    redelivery_interval_seconds: float = Field(default=60.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("aiml_api_base_url")
     @classmethod

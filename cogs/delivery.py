@@ -1,5 +1,5 @@
 """Delivery to Discord: progress, clips and the final word, through the interaction token while it lives,
-then through the channel with the bot's own permissions."""
+then (and after a restart) through the channel with the bot's own permissions."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import discord
 from discord import app_commands
 
 from bot.app import MusicBot
+from bot.errors import DeliveryError, UserFacingError
 from bot.generation import JobOutcome, Phase, too_large_note
-from bot.models import Clip, FailureReason, GenerationRequest, Job, Requester, VoteTally
-from cogs.render import clip_filename, render_clip_embed, render_outcome, render_progress
+from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
+from cogs.render import clip_filename, clip_footer, render_clip_embed, render_outcome, render_progress
 
 log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[MusicBot]
 
 # Builds the buttons under a clip message (job id, position, current votes).
 ClipViewFactory = Callable[[int, int, VoteTally], discord.ui.View]
@@ -26,88 +29,167 @@ ClipViewFactory = Callable[[int, int, VoteTally], discord.ui.View]
 # Discord voids interaction tokens after 15 minutes; stop using them a minute early.
 TOKEN_SAFE_LIFETIME = timedelta(minutes=14)
 DEAD_TOKEN_CODES = {(401, 50027), (404, 10015)}
+# What the bot needs in a channel to deliver there, with or without the interaction token.
+REQUIRED_PERMISSIONS = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "attach_files": "Attach Files",
+    "embed_links": "Embed Links",
+    "read_message_history": "Read Message History",
+}
+HISTORY_SEARCH_LIMIT = 100
 
 
-class InteractionDelivery:
-    """A DeliveryTarget bound to the `/music` interaction that started the job."""
+def as_delivery_error(error: Exception) -> DeliveryError:
+    """Discord's failures, sorted into worth retrying (5xx, rate limits, network) or not."""
+    if isinstance(error, discord.HTTPException):
+        transient = error.status >= 500 or error.status == 429
+        return DeliveryError(f"HTTP {error.status} code {error.code}: {error.text}", transient=transient)
+    return DeliveryError(f"{type(error).__name__}: {error}", transient=True)
 
-    def __init__(self, bot: MusicBot, interaction: discord.Interaction[MusicBot], clip_view: ClipViewFactory) -> None:
+
+class ChannelDelivery:
+    """A DeliveryTarget posting with the bot's own token in the job's channel, mentioning the requester
+    (the only ping the bot sends). Used after a restart, and by InteractionDelivery once its token is gone."""
+
+    def __init__(self, bot: MusicBot, job: Job, clip_view: ClipViewFactory) -> None:
         self._bot = bot
-        self._interaction = interaction
+        self._job = job
         self._clip_view = clip_view
-        self._token_dead = False
-        self._response_message_id: int | None = None
+        self._response_message_id = job.response_message_id
 
     @property
     def upload_limit(self) -> int:
-        """The interaction's attachment limit (guild boosts and the invoker's Nitro), never below 10 MiB."""
-        return max(self._interaction.filesize_limit, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
+        guild = self._bot.get_guild(self._job.requester.guild_id)
+        return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
     def remember_response_message(self, message_id: int | None) -> None:
         self._response_message_id = message_id
-
-    def _token_usable(self) -> bool:
-        return not self._token_dead and discord.utils.utcnow() < self._interaction.created_at + TOKEN_SAFE_LIFETIME
-
-    def _note_token_failure(self, error: discord.HTTPException) -> bool:
-        """True when the error means the token is gone for good; it is then never used again."""
-        if (error.status, error.code) in DEAD_TOKEN_CODES:
-            log.info(
-                "interaction %s token is dead (%s/%s); using the channel",
-                self._interaction.id,
-                error.status,
-                error.code,
-            )
-            self._token_dead = True
-        return self._token_dead
 
     async def show_progress(self, job: Job, phase: Phase) -> None:
         await self._edit_response(content=render_progress(job, phase))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         await self._edit_response(content=render_outcome(outcome))
+        if outcome.job.status is not JobStatus.DELIVERED:
+            # The edited message pings nobody; a requester who is no longer watching must hear the news.
+            await self._channel().send(
+                content=f"<@{outcome.job.requester.user_id}> {render_outcome(outcome)}",
+                allowed_mentions=self._requester_mention(),
+            )
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link_note: str) -> int:
         if audio is not None:
             try:
-                return await self._send(
-                    job,
-                    position,
-                    embed=render_clip_embed(job, clip, position),
-                    audio=audio,
-                    filename=clip_filename(job, clip, position),
+                return await self._send_clip(
+                    job, position, render_clip_embed(job, clip, position), audio, clip_filename(job, clip, position)
                 )
             except discord.HTTPException as error:
                 if error.status != 413:
-                    raise
-                log.info("job %d: Discord refused the upload as too large; posting a link", job.id)
+                    raise as_delivery_error(error) from error
+                log.info("job=%d Discord refused the upload as too large; posting a link", job.id)
                 size = (await asyncio.to_thread(audio.stat)).st_size
                 link_note = too_large_note(size, self.upload_limit)
+            except (OSError, TimeoutError) as error:
+                raise as_delivery_error(error) from error
         embed = render_clip_embed(job, clip, position, link_reason=link_note)
-        return await self._send(job, position, embed=embed, audio=None, filename="")
+        try:
+            return await self._send_clip(job, position, embed, None, "")
+        except (discord.HTTPException, OSError, TimeoutError) as error:
+            raise as_delivery_error(error) from error
 
-    async def _send(self, job: Job, position: int, *, embed: discord.Embed, audio: Path | None, filename: str) -> int:
-        # discord.File objects are single-use: build a new one for every attempt.
-        def files() -> dict[str, Any]:
-            return {"file": discord.File(audio, filename=filename)} if audio is not None else {}
+    async def find_posted_clip(self, job: Job, position: int) -> int | None:
+        """Looks through the channel since the job began for the bot's own message carrying this clip."""
+        footer = clip_footer(job.id, position)
+        me = self._bot.user
+        try:
+            async for message in self._channel().history(limit=HISTORY_SEARCH_LIMIT, after=job.created_at):
+                ours = me is not None and message.author.id == me.id
+                if ours and message.embeds and message.embeds[0].footer.text == footer:
+                    return message.id
+        except discord.HTTPException as error:
+            log.warning("job=%d could not read the channel history: %s", job.id, error)
+        return None
 
-        view = self._clip_view(job.id, position, VoteTally())
-        if self._token_usable():
-            try:
-                message = await self._interaction.followup.send(embed=embed, view=view, wait=True, **files())
-                return message.id
-            except discord.HTTPException as error:
-                if not self._note_token_failure(error):
-                    raise
-        channel = self._channel(job)
-        sent = await channel.send(
+    async def _send_clip(self, job: Job, position: int, embed: discord.Embed, audio: Path | None, filename: str) -> int:
+        sent = await self._channel().send(
             content=f"<@{job.requester.user_id}>",
             embed=embed,
-            view=view,
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.requester.user_id)]),
-            **files(),
+            view=self._clip_view(job.id, position, VoteTally()),
+            allowed_mentions=self._requester_mention(),
+            **_file(audio, filename),
         )
         return sent.id
+
+    async def _edit_response(self, *, content: str) -> None:
+        if self._response_message_id is not None:
+            message = self._channel().get_partial_message(self._response_message_id)
+            await message.edit(content=content)
+
+    def _channel(self) -> discord.PartialMessageable:
+        return self._bot.get_partial_messageable(self._job.requester.channel_id, guild_id=self._job.requester.guild_id)
+
+    def _requester_mention(self) -> discord.AllowedMentions:
+        return discord.AllowedMentions(users=[discord.Object(self._job.requester.user_id)])
+
+
+def _file(audio: Path | None, filename: str) -> dict[str, Any]:
+    """discord.File objects are single-use: every attempt builds a new one."""
+    return {"file": discord.File(audio, filename=filename)} if audio is not None else {}
+
+
+class InteractionDelivery(ChannelDelivery):
+    """Delivers through the `/music` interaction's token while it lives (no ping needed: the requester is
+    watching), then falls back to the channel. A dead token is never used again."""
+
+    def __init__(self, bot: MusicBot, job: Job, interaction: Interaction, clip_view: ClipViewFactory) -> None:
+        super().__init__(bot, job, clip_view)
+        self._interaction = interaction
+        self._token_dead = False
+
+    @property
+    def upload_limit(self) -> int:
+        """The interaction's attachment limit (guild boosts and the invoker's Nitro), never below 10 MiB."""
+        if not self._token_usable():
+            return super().upload_limit
+        return max(self._interaction.filesize_limit, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
+
+    def _token_usable(self) -> bool:
+        return not self._token_dead and discord.utils.utcnow() < self._interaction.created_at + TOKEN_SAFE_LIFETIME
+
+    def _token_died(self, error: discord.HTTPException) -> bool:
+        """True when the error means the token is gone for good; it is then never used again."""
+        if (error.status, error.code) in DEAD_TOKEN_CODES:
+            log.info(
+                "job=%d interaction token is dead (%s/%s); using the channel", self._job.id, error.status, error.code
+            )
+            self._token_dead = True
+        return self._token_dead
+
+    async def show_outcome(self, outcome: JobOutcome) -> None:
+        if self._token_usable():
+            try:
+                await self._interaction.edit_original_response(content=render_outcome(outcome))
+                return
+            except discord.HTTPException as error:
+                if not self._token_died(error):
+                    raise
+        await super().show_outcome(outcome)
+
+    async def _send_clip(self, job: Job, position: int, embed: discord.Embed, audio: Path | None, filename: str) -> int:
+        if self._token_usable():
+            try:
+                message = await self._interaction.followup.send(
+                    embed=embed,
+                    view=self._clip_view(job.id, position, VoteTally()),
+                    wait=True,
+                    **_file(audio, filename),
+                )
+                return message.id
+            except discord.HTTPException as error:
+                if not self._token_died(error):
+                    raise
+        return await super()._send_clip(job, position, embed, audio, filename)
 
     async def _edit_response(self, *, content: str) -> None:
         if self._token_usable():
@@ -115,35 +197,44 @@ class InteractionDelivery:
                 await self._interaction.edit_original_response(content=content)
                 return
             except discord.HTTPException as error:
-                if not self._note_token_failure(error):
+                if not self._token_died(error):
                     raise
-        if self._response_message_id is not None:
-            channel = self._bot.get_partial_messageable(self._interaction.channel_id or 0)
-            await channel.get_partial_message(self._response_message_id).edit(content=content)
+        await super()._edit_response(content=content)
 
-    def _channel(self, job: Job) -> discord.abc.Messageable:
-        return self._bot.get_partial_messageable(job.requester.channel_id, guild_id=job.requester.guild_id)
+
+def check_bot_can_deliver(interaction: Interaction) -> None:
+    """Refuses before anything is reserved when the bot could not post the songs in this channel."""
+    permissions = interaction.app_permissions
+    missing = [label for name, label in REQUIRED_PERMISSIONS.items() if not getattr(permissions, name)]
+    if missing:
+        raise UserFacingError(
+            "I can't post songs in this channel: I am missing the "
+            + ", ".join(missing)
+            + (" permission" if len(missing) == 1 else " permissions")
+            + ". Please ask a moderator to grant them, or use me in another channel."
+        )
 
 
 async def start_generation(
-    bot: MusicBot, interaction: discord.Interaction[MusicBot], request: GenerationRequest, clip_view: ClipViewFactory
+    bot: MusicBot, interaction: Interaction, request: GenerationRequest, clip_view: ClipViewFactory
 ) -> None:
-    """Reserve before deferring (so a refusal stays private), then defer publicly and start the job.
+    """Check, reserve before deferring (so a refusal stays private), then defer publicly and start the job.
 
     Shared by `/music`, the `/music-custom` form and the `Again` button: all go through the same quota.
     """
     if interaction.guild_id is None or interaction.channel_id is None:
         raise app_commands.NoPrivateMessage()
+    check_bot_can_deliver(interaction)
     generation = bot.services.generation
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
     job = await generation.accept(requester, request)
     try:
         response = await interaction.response.defer(thinking=True)
     except discord.HTTPException as error:
-        log.warning("job %d: could not acknowledge the interaction (%s)", job.id, error)
+        log.warning("job=%d could not acknowledge the interaction (%s)", job.id, error)
         await generation.abandon(job, FailureReason.NOT_ACKNOWLEDGED)
         return
-    target = InteractionDelivery(bot, interaction, clip_view)
+    target = InteractionDelivery(bot, job, interaction, clip_view)
     message_id = response.message_id if response is not None else None
     if message_id is not None:
         target.remember_response_message(message_id)

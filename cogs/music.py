@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,7 +14,9 @@ from bot.generation import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_TAGS_CHA
 from bot.models import GenerationMode, GenerationRequest
 from bot.tree import answer_error
 from cogs.buttons import clip_view
-from cogs.delivery import start_generation
+from cogs.delivery import ChannelDelivery, start_generation
+
+log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
@@ -61,6 +66,28 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
 class MusicCog(commands.Cog):
     def __init__(self, bot: MusicBot) -> None:
         self.bot = bot
+        self._redelivery: asyncio.Task[None] | None = None
+
+    async def cog_load(self) -> None:
+        self._redelivery = asyncio.create_task(self._keep_jobs_moving(), name="redelivery")
+
+    async def cog_unload(self) -> None:
+        if self._redelivery is not None:
+            self._redelivery.cancel()
+
+    async def _keep_jobs_moving(self) -> None:
+        """At start-up, and then every REDELIVERY_INTERVAL_SECONDS, resume every unfinished job no task is
+        running: those interrupted by a restart, and those waiting because Discord was failing."""
+        await self.bot.wait_until_ready()
+        generation = self.bot.services.generation
+        while True:
+            try:
+                resumed = await generation.resume_orphans(lambda job: ChannelDelivery(self.bot, job, clip_view))
+                if resumed:
+                    log.info("resumed %d unfinished jobs", len(resumed))
+            except Exception:
+                log.exception("resuming unfinished jobs failed; will try again")
+            await asyncio.sleep(self.bot.settings.redelivery_interval_seconds)
 
     @app_commands.command(name="music", description="Turn a description into two songs")
     @app_commands.guild_only()

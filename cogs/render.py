@@ -74,6 +74,11 @@ def _lyrics_excerpt(lyrics: str) -> str:
     return fit("\n".join(lines), LYRICS_EXCERPT_CHARS)
 
 
+def clip_footer(job_id: int, position: int) -> str:
+    """Also how the bot recognises its own clip messages after a restart."""
+    return f"Song {position + 1} · job #{job_id}"
+
+
 def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str | None = None) -> discord.Embed:
     """Title, style, duration, model, requester, cover and the start of the lyrics; plus the link if not attached."""
     embed = discord.Embed(title=fit(clip_title(job, clip), EMBED_TITLE_LIMIT), colour=discord.Colour.blurple())
@@ -94,7 +99,7 @@ def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str |
     embed.add_field(name="Requested by", value=f"<@{job.requester.user_id}>")
     if clip.image_url.startswith(("http://", "https://")):
         embed.set_thumbnail(url=clip.image_url)
-    embed.set_footer(text=f"Song {position + 1} · job #{job.id}")
+    embed.set_footer(text=clip_footer(job.id, position))
     return embed
 
 

@@ -89,6 +89,7 @@ def make_settings(discord: FakeDiscord, api: FakeMusicApi, database: Path, **ove
         "generation_deadline_seconds": 10,
         "wait_audio_timeout_seconds": 5,
         "http_timeout_seconds": 2,
+        "retry_base_delay_seconds": 0.01,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -74,7 +74,7 @@ async def test_wait_audio_returns_at_streaming_then_polling_completes(harness: R
         (lambda api: api.fail_with_gateway_error("generate", 401), "refused the bot's API key", "api_auth"),
         (lambda api: api.fail_with_gateway_error("generate", 403), "out of credits", "api_credits"),
         (lambda api: api.fail_with_gcui_error("generate", 402), "out of credits", "api_credits"),
-        (lambda api: api.fail_with_gateway_error("generate", 429), "rate limited", "api_rate_limited"),
+        (lambda api: api.fail_with_gateway_error("generate", 429, times=3), "rate limited", "api_rate_limited"),
         (lambda api: api.fail_with_plain_text_500("generate"), "down or failing", "api_unavailable"),
         (lambda api: api.fail_with_gateway_error("generate", 503), "down or failing", "api_unavailable"),
         (lambda api: api.fail_with_malformed_json("generate", status=201), "could not read", "api_bad_response"),
@@ -95,6 +95,23 @@ async def test_api_failures_are_explained_and_refunded(harness: RunningBot, inje
     assert jobs == [{"status": "failed", "charged": 0, "failure_reason": reason}]
     ledger = await harness.query("SELECT change FROM quota_ledger ORDER BY id")
     assert [row["change"] for row in ledger] == ["reserve", "refund"]
+
+
+async def test_rate_limited_generate_is_sent_again_because_nothing_was_created(harness: RunningBot) -> None:
+    harness.api.fail_with_gateway_error("generate", 429)
+    interaction = await harness.music("patience")
+    final = await harness.finished(interaction)
+    assert final.content.startswith("✅")
+    assert harness.api.generate_calls() == 2
+    assert len(harness.api.clips) == 2  # only the second call created songs
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_generate_failing_server_side_is_never_sent_again(harness: RunningBot, status: int) -> None:
+    harness.api.fail_with_gateway_error("generate", status)
+    final = await harness.finished(await harness.music("costly"))
+    assert final.content.startswith("❌")
+    assert harness.api.generate_calls() == 1
 
 
 async def test_clips_ending_in_error_show_the_api_message(harness: RunningBot) -> None:

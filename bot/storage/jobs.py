@@ -131,6 +131,19 @@ class JobStore:
         )
         return {row["id"] for row in rows}
 
+    async def mark_posting(self, clip_id: str, now: datetime) -> None:
+        await self._database.execute(
+            "UPDATE clips SET posting_started_at = ? WHERE id = ? AND message_id IS NULL", (to_db_time(now), clip_id)
+        )
+
+    async def clips_maybe_posted(self, job_id: int) -> set[str]:
+        """Clips whose posting began but was never recorded: they may be in the channel already."""
+        rows = await self._database.fetch_all(
+            "SELECT id FROM clips WHERE job_id = ? AND message_id IS NULL AND posting_started_at IS NOT NULL",
+            (job_id,),
+        )
+        return {row["id"] for row in rows}
+
     async def record_delivery(self, clip_id: str, message_id: int, now: datetime) -> bool:
         """Marks the clip posted; False if it already was (the first message stays the clip's home)."""
         changed = await self._database.execute(
