@@ -60,6 +60,33 @@ def _is_empty(message: FakeMessage, body: Mapping[str, Any]) -> bool:
     return not any(parts) and not body.get("sticker_ids") and not body.get("poll")
 
 
+def _query_int(
+    query: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+    snowflake: bool = False,
+) -> int:
+    """A query-string number, refused like Discord does (400/50035 naming the parameter)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        kind = "snowflake" if snowflake else "int"
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not {kind}.')) from None
+    if value < minimum:
+        message = f"int value should be greater than or equal to {minimum}."
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MIN", message))
+    if maximum is not None and value > maximum:
+        message = f"int value should be less than or equal to {maximum}."
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MAX", message))
+    return value
+
+
 class MessageStore:
     """Every message of every channel, in creation order; deleted ones are kept but flagged."""
 
@@ -290,14 +317,32 @@ class ChannelRoutes:
         return web.Response(status=204)
 
     async def list_messages(self, request: web.Request) -> web.Response:
+        """GET /channels/{id}/messages: up to `limit` (1-100, default 50) messages, newest first.
+
+        `before`/`after` give the `limit` messages nearest that id on that side (so `after` pages forwards);
+        `around` gives up to limit // 2 newer messages plus the message itself and older ones up to `limit`.
+        Discord documents the three as mutually exclusive; the fake refuses more than one with 400/50035.
+        """
         channel = self._channel(request, needs=VIEW_CHANNEL | READ_MESSAGE_HISTORY)
-        visible = [m for m in self._store.in_channel(channel.id) if not m.ephemeral]
-        if "before" in request.query:
-            visible = [m for m in visible if m.id < int(request.query["before"])]
-        if "after" in request.query:
-            visible = [m for m in visible if m.id > int(request.query["after"])]
-        newest_first = sorted(visible, key=lambda m: m.id, reverse=True)[: int(request.query.get("limit", 50))]
-        return json_response([self._store.payload(m) for m in newest_first])
+        query = request.query
+        limit = _query_int(query, "limit", 50, minimum=1, maximum=100)
+        anchors = [key for key in ("around", "before", "after") if key in query]
+        if len(anchors) > 1:
+            message = "before, after and around are mutually exclusive."
+            raise invalid_form_body(error_at([anchors[1]], "BASE_TYPE_BAD_QUERY", message))
+        oldest_first = sorted((m for m in self._store.in_channel(channel.id) if not m.ephemeral), key=lambda m: m.id)
+        anchor = _query_int(query, anchors[0], 0, minimum=0, snowflake=True) if anchors else None
+        if anchor is None:
+            page = oldest_first[-limit:]
+        elif anchors[0] == "before":
+            page = [m for m in oldest_first if m.id < anchor][-limit:]
+        elif anchors[0] == "after":
+            page = [m for m in oldest_first if m.id > anchor][:limit]
+        else:
+            newer = [m for m in oldest_first if m.id > anchor][: limit // 2]
+            older = [m for m in oldest_first if m.id <= anchor][-(limit - len(newer)) :]
+            page = older + newer
+        return json_response([self._store.payload(m) for m in reversed(page)])
 
     async def get_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request, needs=VIEW_CHANNEL | READ_MESSAGE_HISTORY)

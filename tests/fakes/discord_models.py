@@ -429,10 +429,12 @@ class RecordedRequest:
     status: int = 0
     response: Any = None
     error_code: int | None = None
+    injected: bool = False  # answered with an error armed by FakeDiscord.fail_next
 
     def __repr__(self) -> str:
         code = f" code={self.error_code}" if self.error_code is not None else ""
-        return f"<{self.method} {self.path} -> {self.status}{code}>"
+        injected = " injected" if self.injected else ""
+        return f"<{self.method} {self.path} -> {self.status}{code}{injected}>"
 
 
 @dataclass(eq=False)

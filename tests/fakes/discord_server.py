@@ -17,6 +17,7 @@ import yarl
 from aiohttp import BodyPartReader, web
 
 from tests.fakes.discord_commands import CommandRoutes
+from tests.fakes.discord_faults import FAULT_ROUTES, FaultInjector, InjectedFailure, match_route
 from tests.fakes.discord_gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS, GatewayServer
 from tests.fakes.discord_interactions import (
     APPLICATION_COMMAND,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     import discord
 
 __all__ = [
+    "FAULT_ROUTES",
     "AttachmentOption",
     "ChannelOption",
     "FakeAttachment",
@@ -110,6 +112,7 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
         self.gateway = GatewayServer(self, heartbeat_interval_ms=heartbeat_interval_ms)
+        self.faults = FaultInjector()
         self._builder = InteractionBuilder(self)
         self._runner: web.AppRunner | None = None
 
@@ -371,6 +374,41 @@ class FakeDiscord:
         session.dispatch("INTERACTION_CREATE", interaction.payload)
         return interaction
 
+    # --- fault injection ----------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        route: str,
+        *,
+        status: int,
+        code: int = 0,
+        message: str | None = None,
+        times: int = 1,
+        retry_after: float = 0.1,
+    ) -> None:
+        """Answer the next `times` requests matching `route` (a FAULT_ROUTES name) with an error.
+
+        The body is Discord's {"message", "code"}; `message` defaults to Discord's text for `code`, or to
+        e.g. "500: Internal Server Error" for code 0. A 429 also gets `retry_after` (seconds) and `global`.
+        Failed requests are recorded in `requests` with the status (and `injected=True`); nothing is created
+        or changed, and a refused interaction request is added to that interaction's `errors`. Failures armed
+        by several calls for one route are used in the order they were armed. discord.py retries some 5xx
+        itself (see tests/fakes/discord_faults.py), so a final failure needs `times=5` or more.
+        """
+        self.faults.fail_next(route, status=status, code=code, message=message, times=times, retry_after=retry_after)
+
+    def delay_next(self, route: str, *, seconds: float, times: int = 1) -> None:
+        """Hold the next `times` requests matching `route` for `seconds` (real time), then handle them normally.
+
+        A held request is already in `requests` with status 0. Combined with fail_next, the hold comes first.
+        The fake clock keeps running meanwhile, so a held interaction callback can miss its 3 s deadline.
+        """
+        self.faults.delay_next(route, seconds=seconds, times=times)
+
+    def clear_faults(self) -> None:
+        """Disarm every failure and delay not used up yet."""
+        self.faults.clear()
+
     # --- inspection ---------------------------------------------------------------------------------------
 
     def messages(self, channel_id: int) -> list[FakeMessage]:
@@ -428,6 +466,7 @@ class FakeDiscord:
         for channel_id in self.channels:
             lines += [f"channel {channel_id}: {m!r}" for m in self.store.in_channel(channel_id)[-10:]]
         lines += [f"unhandled route {r!r}" for r in self.unhandled_routes]
+        lines += [f"armed fault {fault}" for fault in self.faults.pending()]
         lines += [f"internal error {e}" for e in self.internal_errors]
         return "\n".join(lines)
 
@@ -451,7 +490,13 @@ class FakeDiscord:
             needs_bot_token = request.path.startswith("/api/") and not path.startswith(_UNAUTHENTICATED_PREFIXES)
             if needs_bot_token and request.headers.get("Authorization") != f"Bot {self.bot_token}":
                 raise DiscordHTTPError(401, 0, "401: Unauthorized")
-            response = await handler(request)
+            matched = match_route(request.method, path)
+            failure = await self.faults.before_handling(matched[0]) if matched else None
+            response: web.StreamResponse
+            if matched and failure:
+                response = await self._injected_failure(request, matched[1], failure)
+            else:
+                response = await handler(request)
         except DiscordHTTPError as error:
             response = json_response(error.body(), status=error.status)
             record.error_code = error.code
@@ -468,6 +513,20 @@ class FakeDiscord:
         if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
             record.response = json.loads(bytes(response.body))  # type: ignore[arg-type]
         return response
+
+    async def _injected_failure(
+        self, request: web.Request, params: Mapping[str, str], failure: InjectedFailure
+    ) -> web.Response:
+        """Answer with an armed failure without handling the request; keep what the bot sent for inspection."""
+        record = request[_RECORD]
+        record.injected = True
+        record.error_code = failure.code
+        with contextlib.suppress(DiscordHTTPError):
+            await self.read_body(request)
+        interaction = self.interactions_by_token.get(params.get("token", ""))
+        if interaction is not None:
+            interaction.errors.append((failure.status, failure.code))
+        return failure.response()
 
     async def read_body(self, request: web.Request) -> tuple[Any, list[UploadedFile]]:
         """JSON body, or multipart payload_json + files[n], as discord.py sends them."""
