@@ -267,10 +267,15 @@ class GenerationService:
     async def drain(self, grace_seconds: float) -> None:
         """Lets running jobs finish for up to `grace_seconds`; the rest stop where they are and stay in the
         database to be resumed at the next start. A clip being posted is always allowed to finish."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        # A command accepted a moment ago may still be acknowledging before its task starts.
+        while self._claimed - self._running.keys() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
         running = list(self._running.values())
         if running:
             log.info("waiting up to %.0fs for %d running jobs", grace_seconds, len(running))
-            _, unfinished = await asyncio.wait(running, timeout=grace_seconds)
+            _, unfinished = await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
