@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -194,6 +195,7 @@ class GenerationService:
         self._claimed: set[int] = set()  # accepted here and not yet finished by this process
         self._running: dict[int, asyncio.Task[JobOutcome]] = {}
         self._posting: set[asyncio.Task[DeliveryResult]] = set()
+        self._claims_changed = asyncio.Event()  # a claimed job started or was abandoned
         # A job this process reserved is always started or abandoned by it, never an orphan.
         self._started_at = clock()
 
@@ -228,6 +230,7 @@ class GenerationService:
             return await self._jobs.finish(job.id, now=self._clock(), reason=reason)
         finally:
             self._claimed.discard(job.id)
+            self._claims_changed.set()
 
     async def job(self, job_id: int) -> Job:
         return await self._jobs.get(job_id)
@@ -240,6 +243,7 @@ class GenerationService:
         self._claimed.add(job.id)
         task = asyncio.create_task(self.run(job, target, resumed=resumed), name=f"job-{job.id}")
         self._running[job.id] = task
+        self._claims_changed.set()
 
         def forget(_: asyncio.Task[JobOutcome]) -> None:
             self._running.pop(job.id, None)
@@ -271,7 +275,9 @@ class GenerationService:
         deadline = loop.time() + grace_seconds
         # A command accepted a moment ago may still be acknowledging before its task starts.
         while self._claimed - self._running.keys() and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+            self._claims_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claims_changed.wait(), deadline - loop.time())
         running = list(self._running.values())
         if running:
             log.info("waiting up to %.0fs for %d running jobs", grace_seconds, len(running))
