@@ -47,9 +47,12 @@ def render_progress(job: Job, phase: Phase) -> str:
 
 
 def render_outcome(outcome: JobOutcome) -> str:
-    icon = "✅" if outcome.job.status is JobStatus.DELIVERED and outcome.job.failure_reason is None else "⚠️"
-    if outcome.job.status is JobStatus.FAILED:
+    if not outcome.job.status.is_finished:
+        icon = "⏳"  # waiting for redelivery
+    elif outcome.job.status is JobStatus.FAILED:
         icon = "❌"
+    else:
+        icon = "✅" if outcome.job.failure_reason is None else "⚠️"
     return fit(f"{icon} “{job_label(outcome.job)}”: {outcome.message}", CONTENT_LIMIT)
 
 

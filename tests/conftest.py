@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.storage import Database
+from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
-
-
-class FakeClock:
-    """A clock the test moves by hand (day and month roll-overs without sleeping)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+from tests.harness import RunningBot, running_bot
 
 
 @pytest.fixture
@@ -47,3 +35,10 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
 async def api() -> AsyncIterator[FakeMusicApi]:
     async with FakeMusicApi() as fake:
         yield fake
+
+
+@pytest.fixture
+async def harness(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> AsyncIterator[RunningBot]:
+    """The real bot, started against both fakes on a fresh database."""
+    async with running_bot(discord_fake, api, tmp_path / "musicbot.sqlite3") as running:
+        yield running

@@ -13,7 +13,7 @@ from bot.__main__ import build_bot
 from bot.app import MusicBot
 from bot.settings import Settings
 from bot.storage import Database
-from tests.conftest import FakeClock
+from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.music_api import FakeMusicApi
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import FakeClock
+from tests.clock import FakeClock
 from tests.fakes.discord_interactions import FakeInteraction
 from tests.fakes.discord_models import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
 from tests.fakes.discord_server import FakeDiscord

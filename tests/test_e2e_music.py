@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,6 @@ from tests.fakes.music_api import ClipOutcome, ClipTimings, FakeMusicApi
 from tests.harness import RunningBot, running_bot
 
 DEFERRED = 5
-
-
-@pytest.fixture
-async def harness(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> AsyncIterator[RunningBot]:
-    async with running_bot(discord_fake, api, tmp_path / "musicbot.sqlite3") as running:
-        yield running
 
 
 async def test_happy_path_posts_two_playable_songs(harness: RunningBot) -> None:

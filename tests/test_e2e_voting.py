@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FakeClock
+from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord, FakeMessage
 from tests.fakes.music_api import FakeMusicApi
 from tests.harness import RunningBot, World, buttons, running_bot

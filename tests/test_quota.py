@@ -11,7 +11,7 @@ from bot.errors import QuotaExceededError, UserFacingError
 from bot.models import Clip, ClipStatus, FailureReason, GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService, UsagePeriod
 from bot.storage import Database, JobStore, QuotaStore
-from tests.conftest import FakeClock
+from tests.clock import FakeClock
 
 REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "lofi beats")
 OPEN = QuotaLimits(daily=-1, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)

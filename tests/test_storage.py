@@ -22,7 +22,7 @@ from bot.models import (
 )
 from bot.storage import Database, JobStore, QuotaStore, VoteStore
 from bot.storage.database import Migration, MigrationError, bundled_migrations
-from tests.conftest import FakeClock
+from tests.clock import FakeClock
 
 REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
 NO_LIMITS = QuotaLimits(daily=-1, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)

@@ -1,0 +1,54 @@
+"""`musicbot doctor` as an operator runs it: plain words about settings, database and both APIs, no spending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.storage import Database
+from bot.storage.database import bundled_migrations
+from tests.bot_process import BotProcess
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.music_api import FakeMusicApi
+
+
+async def run_doctor(discord: FakeDiscord, api: FakeMusicApi, tmp_path: Path, **settings: object) -> tuple[int, str]:
+    process = BotProcess(discord, api, tmp_path / "musicbot.sqlite3", tmp_path / "doctor", **settings)
+    await process.start("doctor")
+    assert process.process is not None
+    code = await process.process.wait()
+    return code, process.logs()
+
+
+async def test_doctor_reports_a_healthy_setup_without_spending(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    code, output = await run_doctor(discord_fake, api, tmp_path)
+    assert code == 0, output
+    assert "music API at http://127.0.0.1" in output
+    assert "answers and accepts the key" in output
+    assert "Discord accepts DISCORD_TOKEN" in output
+    assert "does not exist yet; it is created at the first start" in output
+    assert output.strip().endswith("all good")
+    assert api.generate_calls() == 0
+    assert api.api_key not in output
+    assert discord_fake.bot_token not in output
+
+
+async def test_doctor_names_a_wrong_key_and_an_old_database(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with Database.open(tmp_path / "musicbot.sqlite3", migrations=bundled_migrations()[:1]):
+        pass
+    code, output = await run_doctor(discord_fake, api, tmp_path, aiml_api_key="wrong-key-123")
+    assert code == 1
+    assert "music API refused AIML_API_KEY (401)" in output
+    assert "upgrade(s) apply at next start" in output
+    assert "wrong-key-123" not in output
+    assert "1 problem(s) found" in output
+
+
+async def test_doctor_names_a_bad_discord_token(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> None:
+    code, output = await run_doctor(discord_fake, api, tmp_path, discord_token="not-the-token")
+    assert code == 1
+    assert "Discord refused DISCORD_TOKEN" in output
+    assert "not-the-token" not in output
