@@ -16,11 +16,11 @@ import discord
 from pydantic import ValidationError
 
 from bot.app import MusicBot, Services
+from bot.backends import create_backend
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
-from bot.music_api import AimlSunoBackend
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.settings import Settings
@@ -60,24 +60,16 @@ def configure_logging(level: str) -> None:
 @asynccontextmanager
 async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[MusicBot]:
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
-    api_key = settings.aiml_api_key.get_secret_value() if settings.aiml_api_key else ""
     with tempfile.TemporaryDirectory(prefix="musicbot-audio-") as audio_dir:
         async with (
             aiohttp.ClientSession(raise_for_status=False) as http,
             Database.open(settings.database_path) as database,
         ):
-            backend = AimlSunoBackend(
-                http,
-                base_url=settings.aiml_api_base_url,
-                api_key=api_key,
-                wait_audio_timeout=settings.wait_audio_timeout_seconds,
-                request_timeout=settings.http_timeout_seconds,
-            )
+            backend = create_backend(settings, http)
             jobs = JobStore(database)
             quota = QuotaService(
                 QuotaStore(database, defaults=settings.default_limits),
                 clock=clock,
-                tokens_per_generation=settings.tokens_per_generation,
             )
             poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
             generation = GenerationService(

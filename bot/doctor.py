@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from bot.music_api import parse_clips
+from bot.backends import adapters, create_backend
+from bot.errors import (
+    MusicApiAuthError,
+    MusicApiCreditsError,
+    MusicApiError,
+    MusicApiInvalidRequestError,
+    MusicApiModelGoneError,
+    MusicApiRateLimitedError,
+    MusicApiTimeoutError,
+    MusicApiUnavailableError,
+)
 from bot.settings import Settings
 from bot.storage.database import bundled_migrations
-
-PROBE_CLIP_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +34,11 @@ class Finding:
 
 
 def check_settings(settings: Settings) -> list[Finding]:
-    key = "set" if settings.aiml_api_key else "not set"
+    required = adapters()[settings.music_backend].required_settings
+    key = "set" if all(settings.secret(name) for name in required) else "not set"
     return [
         Finding(True, "settings load without errors"),
-        Finding(True, f"music backend: {settings.music_backend} at {settings.aiml_api_base_url} (API key {key})"),
+        Finding(True, f"music backend: {settings.music_backend} at {_backend_url(settings)} (API key {key})"),
         Finding(
             True, f"wait_audio: {settings.wait_audio}; generation deadline {settings.generation_deadline_seconds:g}s"
         ),
@@ -72,39 +79,31 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
+def _backend_url(settings: Settings) -> str:
+    return {
+        "suno-api": settings.suno_api_base_url,
+        "sunoapi": settings.sunoapi_base_url,
+    }.get(settings.music_backend, settings.aiml_api_base_url)
+
+
 async def check_music_api(session: aiohttp.ClientSession, settings: Settings) -> Finding:
-    """Fetches a clip id that cannot exist: free, and it proves the URL and the key."""
-    key = settings.aiml_api_key.get_secret_value() if settings.aiml_api_key else ""
-    url = f"{settings.aiml_api_base_url}/"
+    """Asks the active backend for something free that proves the URL and the key; spends nothing."""
+    spec = adapters()[settings.music_backend]
+    where = f"music API ({spec.name}) at {_backend_url(settings)}"
+    key = spec.required_settings[0].upper() if spec.required_settings else "the server's Suno session"
     try:
-        async with session.get(
-            url,
-            params=[("ids[0]", PROBE_CLIP_ID)],
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds),
-        ) as response:
-            body = await response.text(errors="replace")
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError) as error:
-        return Finding(False, f"music API at {settings.aiml_api_base_url} cannot be reached: {type(error).__name__}")
-    explain: dict[int, Callable[[], str]] = {
-        401: lambda: "music API refused AIML_API_KEY (401): check the key",
-        402: lambda: "music API accepted the key but the account is out of credits (402)",
-        403: lambda: "music API accepted the key but the account is out of credits or not allowed (403)",
-        404: lambda: (
-            f"music API has no clip route at {url} (404): check AIML_API_BASE_URL; "
-            "aimlapi lists Suno as no longer available"
-        ),
-    }
-    if status in explain:
-        return Finding(False, explain[status]())
-    if status not in (200, 201):
-        return Finding(False, f"music API answered HTTP {status}: it may be down")
-    try:
-        parse_clips(json.loads(body))
-    except Exception:
-        return Finding(False, "music API answered, but not with the list of clips this bot expects")
-    return Finding(True, f"music API at {settings.aiml_api_base_url} answers and accepts the key")
+        words = await create_backend(settings, session).probe()
+    except MusicApiAuthError as error:
+        return Finding(False, f"{where} refused {key} ({error.status}): check it")
+    except MusicApiCreditsError:
+        return Finding(False, f"{where} accepted {key}, but the account is out of credits")
+    except (MusicApiModelGoneError, MusicApiInvalidRequestError) as error:
+        return Finding(False, f"{where} does not offer this route ({error.detail}); check the base URL and backend")
+    except (MusicApiUnavailableError, MusicApiTimeoutError, MusicApiRateLimitedError) as error:
+        return Finding(False, f"{where} cannot be reached or is failing: {error.detail}")
+    except MusicApiError as error:
+        return Finding(False, f"{where} answered, but not as this bot expects: {error.detail}")
+    return Finding(True, f"{where} {words}")
 
 
 async def check_discord(session: aiohttp.ClientSession, settings: Settings, *, api_base: str) -> Finding:

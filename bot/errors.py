@@ -75,6 +75,24 @@ class MusicApiUnavailableError(MusicApiError):
     retryable = True
 
 
+class MusicApiContentPolicyError(MusicApiError):
+    """The provider refused the content (sensitive words, an artist's name, copyrighted lyrics)."""
+
+    reason = FailureReason.API_CONTENT_POLICY
+
+
+class MusicApiModelGoneError(MusicApiError):
+    """The model or route no longer exists upstream."""
+
+    reason = FailureReason.API_MODEL_GONE
+
+
+class MusicApiGenerationFailedError(MusicApiError):
+    """The provider accepted the request, then failed to make the songs (a task-level failure)."""
+
+    reason = FailureReason.CLIPS_FAILED
+
+
 class MusicApiBadResponseError(MusicApiError):
     """A success status with a body that is not the JSON we expect."""
 

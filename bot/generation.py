@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from bot.backends import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate
 from bot.clock import Clock
 from bot.errors import AudioTooLargeError, DeliveryError, InvalidRequestError, MusicApiError, UserFacingError
 from bot.jobs import JobPoller
@@ -26,19 +27,11 @@ from bot.models import (
     JobStatus,
     Requester,
 )
-from bot.music_api import MusicBackend
 from bot.quota import QuotaService
 from bot.retry import Backoff, retry
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
-
-# Caps from upstream-api.md §1.3 (documented by Suno resellers for v3.5; aimlapi documents none).
-MAX_DESCRIPTION_CHARS = 400
-MAX_LYRICS_CHARS = 3000
-MAX_TAGS_CHARS = 200
-MAX_TITLE_CHARS = 80
-MODELS = ("chirp-v3-5", "chirp-v3-0")
 
 
 class Phase(StrEnum):
@@ -96,6 +89,8 @@ _FAILURE_MESSAGES: dict[FailureReason, str] = {
     FailureReason.API_UNAVAILABLE: "The music service is down or failing right now. Try again later.",
     FailureReason.API_BAD_RESPONSE: "The music service sent an answer the bot could not read. Try again later.",
     FailureReason.API_TIMEOUT: "The music service did not answer in time. Try again later.",
+    FailureReason.API_CONTENT_POLICY: "The music service refused this request under its content rules",
+    FailureReason.API_MODEL_GONE: "The music model is no longer available; please tell a moderator",
     FailureReason.CLIPS_FAILED: "The music service could not make this song",
     FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
     FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
@@ -113,8 +108,26 @@ class DeliveryResult(StrEnum):
     PENDING = "pending"  # Discord kept failing; the job is kept and redelivered later
 
 
-def validate_request(request: GenerationRequest) -> GenerationRequest:
-    """Trims the text and refuses what the API would reject; the message says which limit and by how much."""
+def chosen_model(capabilities: Capabilities, name: str | None) -> ModelSpec:
+    """The model the member named (or the backend's default); refuses names this backend does not offer."""
+    model = capabilities.model(name)
+    if model is None:
+        offered = ", ".join(capabilities.model_names)
+        raise InvalidRequestError(f"Unknown model {name!r}. This bot's music service offers: {offered}.")
+    return model
+
+
+def custom_mode_model(capabilities: Capabilities, name: str | None) -> ModelSpec:
+    """The model for `/music-custom`, refused up front when it cannot take your own lyrics, title and style."""
+    model = chosen_model(capabilities, name)
+    if not model.custom_lyrics:
+        raise InvalidRequestError(f"{model.name} does not take your own lyrics, title and style: use /music.")
+    return model
+
+
+def validate_request(request: GenerationRequest, capabilities: Capabilities) -> GenerationRequest:
+    """Trims the text and refuses what the backend would reject or could not honour, before anything is spent.
+    Each message names the option or the limit."""
 
     def checked(label: str, value: str | None, limit: int, *, required: bool) -> str | None:
         text = (value or "").strip()
@@ -128,15 +141,26 @@ def validate_request(request: GenerationRequest) -> GenerationRequest:
             )
         return text
 
-    if request.model is not None and request.model not in MODELS:
-        raise InvalidRequestError(f"Unknown model {request.model!r}. Choose one of: {', '.join(MODELS)}.")
+    model = chosen_model(capabilities, request.model)
+    if request.instrumental and model.instrumental is Instrumental.NEVER:
+        raise InvalidRequestError(f"{model.name} cannot make instrumentals; describe the music in the prompt instead.")
+    if request.duration_seconds is not None:
+        if model.duration_range is None:
+            raise InvalidRequestError(f"{model.name} does not let you choose the duration; leave it out.")
+        low, high = model.duration_range
+        if not low <= request.duration_seconds <= high:
+            raise InvalidRequestError(f"{model.name} makes songs of {low} to {high} seconds.")
     if request.mode is GenerationMode.DESCRIPTION:
-        prompt = checked("description", request.prompt, MAX_DESCRIPTION_CHARS, required=True)
-        return GenerationRequest(request.mode, prompt or "", request.instrumental, request.model)
-    lyrics = checked("lyrics", request.prompt, MAX_LYRICS_CHARS, required=not request.instrumental)
-    title = checked("title", request.title, MAX_TITLE_CHARS, required=True)
-    tags = checked("style", request.tags, MAX_TAGS_CHARS, required=True)
-    return GenerationRequest(request.mode, lyrics or "", request.instrumental, request.model, title, tags)
+        if not model.description_mode:
+            raise InvalidRequestError(f"{model.name} needs your own lyrics: use /music-custom.")
+        prompt = checked("description", request.prompt, model.max_prompt_chars, required=True)
+        return replace(request, prompt=prompt or "")
+    model = custom_mode_model(capabilities, request.model)
+    needs_lyrics = model.lyrics_required or (model.instrumental is not Instrumental.ALWAYS and not request.instrumental)
+    lyrics = checked("lyrics", request.prompt, model.max_lyrics_chars, required=needs_lyrics)
+    title = checked("title", request.title, model.max_title_chars, required=True)
+    tags = checked("style", request.tags, model.max_tags_chars, required=True)
+    return replace(request, prompt=lyrics or "", title=title, tags=tags)
 
 
 def too_large_note(size: int | None, limit: int) -> str:
@@ -204,6 +228,10 @@ class GenerationService:
         return self._backend.name
 
     @property
+    def capabilities(self) -> Capabilities:
+        return self._backend.capabilities
+
+    @property
     def running_jobs(self) -> int:
         return len(self._running)
 
@@ -211,7 +239,7 @@ class GenerationService:
         """Validates, then reserves quota and persists the job in one transaction. Raises UserFacingError."""
         if not self._accepting:
             raise UserFacingError(RESTARTING_MESSAGE)
-        cleaned = validate_request(request)
+        cleaned = validate_request(request, self._backend.capabilities)
         job_id = await self._quota.reserve_generation(requester, cleaned, backend=self._backend.name)
         self._claimed.add(job_id)
         log.info(
@@ -330,22 +358,12 @@ class GenerationService:
             detail = "it had not reached the music service yet, so nothing was spent"
             return await self._settle(job, 0, FailureReason.INTERRUPTED, detail)
         stored = await self._jobs.clips(job.id)
-        if not stored:
+        keys = (job.provider_task_id,) if job.provider_task_id else tuple(clip.id for clip in stored)
+        if not keys:
             detail = "the music service's answer was lost, so the songs cannot be found"
             return await self._settle(job, 0, FailureReason.INTERRUPTED, detail)
         submitted_at = job.submitted_at or job.created_at
-        fresh = await self._fetch_fresh(job, stored)
-        return await self._follow(job, fresh, target, progress, submitted_at + self._deadline, resumed=True)
-
-    async def _fetch_fresh(self, job: Job, stored: list[Clip]) -> list[Clip]:
-        """The clips' current state for a resumed job; the stored state if the API cannot be reached."""
-        try:
-            fetched = {clip.id: clip for clip in await self._backend.fetch_clips([clip.id for clip in stored])}
-        except MusicApiError as exc:
-            log.warning("job=%d phase=resume fetch failed (%s); using stored states", job.id, exc.detail)
-            return stored
-        await self._jobs.save_clips(job.id, list(fetched.values()), polling=True)
-        return [fetched.get(clip.id, clip) for clip in stored]
+        return await self._follow(job, stored, keys, target, progress, submitted_at + self._deadline, resumed=True)
 
     async def _submit_and_follow(self, job: Job, target: DeliveryTarget, progress: _ProgressThrottle) -> JobOutcome:
         await progress.show(Phase.QUEUED, force=True)
@@ -355,71 +373,91 @@ class GenerationService:
         sent = time.monotonic()
         try:
             # Paid: only sent again when the API said it created nothing (rate limited).
-            clips = await retry(
-                lambda: self._backend.generate(job.request, wait_audio=self._wait_audio),
+            submission = await retry(
+                lambda: self._backend.submit(job.request, wait_audio=self._wait_audio),
                 backoff=self._backoff,
                 should_retry=lambda error: (
                     isinstance(error, MusicApiError) and error.nothing_created and error.retryable
                 ),
-                what=f"job {job.id} generate",
+                what=f"job {job.id} submit",
             )
         except MusicApiError as exc:
-            log.warning("job=%d phase=generate failed reason=%s detail=%s", job.id, exc.reason, exc.detail)
+            log.warning("job=%d phase=submit failed reason=%s detail=%s", job.id, exc.reason, exc.detail)
             return await self._settle(job, 0, exc.reason, exc.detail)
-        await self._jobs.save_clips(job.id, clips, polling=True)
+        if submission.task_id:
+            await self._jobs.set_task_id(job.id, submission.task_id)
+        await self._jobs.save_clips(job.id, list(enumerate(submission.clips)), polling=True)
         log.info(
-            "job=%d phase=generated clips=%s seconds=%.1f",
+            "job=%d phase=generated task=%s clips=%s seconds=%.1f",
             job.id,
-            ",".join(f"{clip.id}:{clip.status}" for clip in clips),
+            submission.task_id or "-",
+            ",".join(f"{clip.id}:{clip.status}" for clip in submission.clips) or "-",
             time.monotonic() - sent,
         )
-        return await self._follow(job, clips, target, progress, submitted_at + self._deadline, resumed=False)
+        deadline = submitted_at + self._deadline
+        clips = list(submission.clips)
+        return await self._follow(job, clips, submission.poll_keys, target, progress, deadline, resumed=False)
 
     async def _follow(
         self,
         job: Job,
         clips: list[Clip],
+        keys: tuple[str, ...],
         target: DeliveryTarget,
         progress: _ProgressThrottle,
         deadline: datetime,
         *,
         resumed: bool,
     ) -> JobOutcome:
-        latest = {clip.id: clip for clip in clips}
-        positions = {clip.id: index for index, clip in enumerate(clips)}
+        """Delivers each clip as soon as it has audio, until every poll key is done or the deadline passes."""
+        latest: dict[str, Clip] = {}
+        positions = {clip.id: position for position, clip in enumerate(clips)}
         delivered: set[str] = await self._jobs.delivered_clip_ids(job.id) if resumed else set()
         maybe_posted = await self._jobs.clips_maybe_posted(job.id) if resumed else set()
         failed: dict[str, str] = {}
         waiting_for_discord: set[str] = set()
-        poll_error: MusicApiError | None = None
+        task_error: MusicApiError | None = None
 
-        def still_pending() -> set[str]:
+        def unsettled() -> set[str]:
             settled = delivered | failed.keys() | waiting_for_discord
             return {clip_id for clip_id in latest if clip_id not in settled}
 
-        async def absorb(clip: Clip) -> None:
-            latest[clip.id] = clip
-            if clip.id in delivered:
-                return
-            if clip.has_audio:
-                await progress.show(Phase.FINISHING)
-                result = await self._deliver(
-                    job, clip, positions[clip.id], target, maybe_posted=clip.id in maybe_posted
-                )
-                if result is DeliveryResult.POSTED:
-                    delivered.add(clip.id)
-                elif result is DeliveryResult.PENDING:
-                    waiting_for_discord.add(clip.id)
-                else:
-                    failed[clip.id] = "could not be posted"
-            elif clip.status.is_terminal:
-                failed[clip.id] = clip.error_message or "no audio was produced"
-            elif clip.status is ClipStatus.STREAMING:
-                await progress.show(Phase.GENERATING)
+        async def absorb(update: PollUpdate) -> None:
+            nonlocal task_error
+            for clip in update.clips:
+                positions.setdefault(clip.id, len(positions))
+            fresh = [clip for clip in update.clips if clip != latest.get(clip.id)]
+            if fresh:
+                await self._jobs.save_clips(job.id, [(positions[clip.id], clip) for clip in fresh], polling=True)
+            for clip in update.clips:
+                latest[clip.id] = clip
+                if clip.id in delivered or clip.id in failed or clip.id in waiting_for_discord:
+                    continue
+                if clip.has_audio:
+                    await progress.show(Phase.FINISHING)
+                    position = positions[clip.id]
+                    result = await self._deliver(job, clip, position, target, maybe_posted=clip.id in maybe_posted)
+                    if result is DeliveryResult.POSTED:
+                        delivered.add(clip.id)
+                    elif result is DeliveryResult.PENDING:
+                        waiting_for_discord.add(clip.id)
+                    else:
+                        failed[clip.id] = "could not be posted"
+                elif clip.status.is_terminal or update.done:
+                    failed[clip.id] = clip.error_message or "no audio was produced"
+                elif clip.status is ClipStatus.STREAMING:
+                    await progress.show(Phase.GENERATING)
+            if update.error is not None:
+                task_error = update.error
 
-        for clip in clips:
-            await absorb(clip)
-        pending = still_pending()
+        if resumed:  # fresh states first: the clips may have finished while the bot was away
+            latest.update({clip.id: clip for clip in clips})
+            pending = await self._poll_now(job, keys, absorb)
+        else:
+            for clip in clips:
+                await absorb(PollUpdate(key=clip.id, clips=(clip,), done=clip.status.is_terminal))
+            pending = set(keys) - {clip.id for clip in clips if clip.status.is_terminal}
+        poll_error: MusicApiError | None = None
         with self._poller.watch(pending) as watch:
             while pending:
                 remaining = (deadline - self._clock()).total_seconds()
@@ -432,12 +470,27 @@ class GenerationService:
                 if isinstance(update, MusicApiError):
                     poll_error = update
                     break
-                await self._jobs.save_clips(job.id, [update], polling=True)
                 await absorb(update)
-                pending = still_pending()
+                if update.done:
+                    pending.discard(update.key)
         if waiting_for_discord:
-            return await self._hold_for_redelivery(job, len(delivered), len(latest))
-        return await self._conclude(job, len(latest), delivered, failed, pending, poll_error)
+            return await self._hold_for_redelivery(job, len(delivered), max(len(latest), 1))
+        expected = max(len(latest), 1)
+        return await self._conclude(job, expected, delivered, failed, pending | unsettled(), poll_error or task_error)
+
+    async def _poll_now(
+        self, job: Job, keys: tuple[str, ...], absorb: Callable[[PollUpdate], Awaitable[None]]
+    ) -> set[str]:
+        """One immediate poll for a resumed job; returns the keys still pending afterwards."""
+        try:
+            updates = await self._backend.poll(list(keys))
+        except MusicApiError as exc:
+            log.warning("job=%d phase=resume poll failed (%s); the poller will retry", job.id, exc.detail)
+            return set(keys)
+        for update in updates:
+            await absorb(update)
+        done = {update.key for update in updates if update.done}
+        return set(keys) - done
 
     async def _hold_for_redelivery(self, job: Job, delivered: int, expected: int) -> JobOutcome:
         """Discord kept failing: the job stays unfinished (and charged) so it is posted on a later attempt."""
@@ -491,6 +544,8 @@ class GenerationService:
                 FailureReason.CLIPS_FAILED,
                 FailureReason.DEADLINE,
                 FailureReason.INTERRUPTED,
+                FailureReason.API_CONTENT_POLICY,
+                FailureReason.API_MODEL_GONE,
             )
             else None
         )

@@ -1,4 +1,4 @@
-"""The poller: one loop fetches the pending clips of every running job, batched, and hands each job its updates."""
+"""The poller: one loop polls what every running job waits for, batched, and hands each job its updates."""
 
 from __future__ import annotations
 
@@ -8,33 +8,32 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from bot.backends import MusicBackend, PollUpdate
 from bot.errors import MusicApiError
-from bot.models import Clip
-from bot.music_api import MusicBackend
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
-class ClipWatch:
-    """A job's subscription: the clip ids it waits for, and a queue of fresh states (or a fatal API error)."""
+class PollWatch:
+    """A job's subscription: the poll keys it waits for, and a queue of updates (or a fatal API error)."""
 
     pending: set[str]
-    updates: asyncio.Queue[Clip | MusicApiError] = field(default_factory=asyncio.Queue)
+    updates: asyncio.Queue[PollUpdate | MusicApiError] = field(default_factory=asyncio.Queue)
 
-    async def next_update(self, timeout: float) -> Clip | MusicApiError:
-        """The next fresh clip state; raises TimeoutError when none arrives in time."""
+    async def next_update(self, timeout: float) -> PollUpdate | MusicApiError:
+        """The next update; raises TimeoutError when none arrives in time."""
         return await asyncio.wait_for(self.updates.get(), timeout)
 
 
 class JobPoller:
-    """Polls fetch-by-ids for all watched clips each tick: ceil(pending / batch_size) requests, whatever the jobs."""
+    """Each tick polls the pending keys of all watches: ceil(pending / batch size) requests, whatever the jobs."""
 
     def __init__(self, backend: MusicBackend, *, interval: float, batch_size: int) -> None:
         self._backend = backend
         self._interval = interval
-        self._batch_size = batch_size
-        self._watches: set[ClipWatch] = set()
+        self._batch_size = backend.capabilities.poll_batch_size or batch_size
+        self._watches: set[PollWatch] = set()
         self._watch_added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -50,9 +49,9 @@ class JobPoller:
             self._task = None
 
     @contextlib.contextmanager
-    def watch(self, clip_ids: Iterable[str]) -> Iterator[ClipWatch]:
-        """Subscribes to the clips until the block exits; the first poll comes one interval later."""
-        subscription = ClipWatch(pending=set(clip_ids))
+    def watch(self, keys: Iterable[str]) -> Iterator[PollWatch]:
+        """Subscribes to the keys until the block exits; the first poll comes one interval later."""
+        subscription = PollWatch(pending=set(keys))
         self._watches.add(subscription)
         self._watch_added.set()
         try:
@@ -69,26 +68,26 @@ class JobPoller:
             await self.poll_once()
 
     async def poll_once(self) -> None:
-        """One tick: every pending id of every watch, deduplicated, in batches fetched concurrently."""
-        pending = sorted({clip_id for watch in self._watches for clip_id in watch.pending})
+        """One tick: every pending key of every watch, deduplicated, in batches polled concurrently."""
+        pending = sorted({key for watch in self._watches for key in watch.pending})
         batches = [pending[i : i + self._batch_size] for i in range(0, len(pending), self._batch_size)]
         await asyncio.gather(*(self._poll_batch(batch) for batch in batches))
 
     async def _poll_batch(self, batch: list[str]) -> None:
         try:
-            clips = await self._backend.fetch_clips(batch)
+            updates = await self._backend.poll(batch)
         except MusicApiError as exc:
             if exc.retryable:
-                log.warning("polling %d clips failed, will retry next tick: %s", len(batch), exc.detail)
+                log.warning("polling %d keys failed, will retry next tick: %s", len(batch), exc.detail)
                 return
-            log.error("polling %d clips failed for good: %s", len(batch), exc.detail)
+            log.error("polling %d keys failed for good: %s", len(batch), exc.detail)
             for watch in list(self._watches):
                 if watch.pending.intersection(batch):
                     watch.updates.put_nowait(exc)
             return
-        for clip in clips:
+        for update in updates:
             for watch in list(self._watches):
-                if clip.id in watch.pending:
-                    if clip.status.is_terminal:
-                        watch.pending.discard(clip.id)
-                    watch.updates.put_nowait(clip)
+                if update.key in watch.pending:
+                    if update.done:
+                        watch.pending.discard(update.key)
+                    watch.updates.put_nowait(update)

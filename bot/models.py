@@ -75,6 +75,7 @@ class GenerationRequest:
     model: str | None = None
     title: str | None = None
     tags: str | None = None
+    duration_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,8 @@ class FailureReason(StrEnum):
     API_UNAVAILABLE = "api_unavailable"
     API_BAD_RESPONSE = "api_bad_response"
     API_TIMEOUT = "api_timeout"
+    API_CONTENT_POLICY = "api_content_policy"
+    API_MODEL_GONE = "api_model_gone"
     CLIPS_FAILED = "clips_failed"
     DEADLINE = "deadline"
     NOT_ACKNOWLEDGED = "not_acknowledged"
@@ -134,15 +137,7 @@ class Job:
     finished_at: datetime | None = None
     failure_reason: FailureReason | None = None
     failure_detail: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveredClip:
-    """A clip that reached the channel: the message that carries it."""
-
-    clip_id: str
-    job_id: int
-    message_id: int
+    provider_task_id: str | None = None
 
 
 class VoteChoice(StrEnum):
@@ -248,5 +243,5 @@ class UsageReport:
     refunded: int
     running: int
     charged: int
-    tokens_spent: int
+    charged_by_backend: tuple[tuple[str, int], ...]
     top_members: tuple[tuple[int, int], ...]

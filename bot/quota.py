@@ -146,10 +146,9 @@ class QuotaStatus:
 class QuotaService:
     """Reserves generations atomically against every limit, and lets moderators set limits and block members."""
 
-    def __init__(self, store: QuotaStore, *, clock: Clock, tokens_per_generation: int) -> None:
+    def __init__(self, store: QuotaStore, *, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._tokens_per_generation = tokens_per_generation
 
     async def reserve_generation(self, requester: Requester, request: GenerationRequest, *, backend: str) -> int:
         """Creates the job with its quota held and returns its id, or raises QuotaExceededError."""
@@ -208,4 +207,4 @@ class QuotaService:
 
     async def usage(self, guild_id: int, period: UsagePeriod) -> UsageReport:
         since = period.since(self._clock())
-        return await self._store.usage(guild_id, since, tokens_per_generation=self._tokens_per_generation)
+        return await self._store.usage(guild_id, since)

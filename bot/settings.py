@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.models import QuotaLimits
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-MusicBackendName = Literal["aimlapi-suno"]
 
 
 class Settings(BaseSettings):
@@ -28,9 +27,13 @@ class Settings(BaseSettings):
     discord_token: SecretStr = Field(min_length=1)
     discord_dev_guild_id: int | None = None
 
-    music_backend: MusicBackendName = "aimlapi-suno"
+    music_backend: str = "aimlapi-suno"
     aiml_api_key: SecretStr | None = None
     aiml_api_base_url: str = "https://api.aimlapi.com"
+    suno_api_base_url: str = "http://localhost:3000"
+    sunoapi_key: SecretStr | None = None
+    sunoapi_base_url: str = "https://api.sunoapi.org"
+    sunoapi_callback_url: str | None = None
     wait_audio: bool = True
 
     database_url: str = "sqlite:///data/musicbot.sqlite3"
@@ -41,7 +44,8 @@ class Settings(BaseSettings):
     default_per_member_daily: int = Field(default=5, ge=-1)
     default_cooldown_seconds: int = Field(default=0, ge=0)
     default_max_concurrent: int = Field(default=4, ge=-1)
-    tokens_per_generation: int = Field(default=157_500, ge=0)
+    # What one generation costs on each backend, in that backend's unit; unset ones use the adapter's default.
+    cost_per_generation: dict[str, int] = Field(default_factory=dict)
 
     wait_audio_timeout_seconds: float = Field(default=130.0, gt=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -54,7 +58,7 @@ class Settings(BaseSettings):
     redelivery_interval_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
-    @field_validator("aiml_api_base_url")
+    @field_validator("aiml_api_base_url", "suno_api_base_url", "sunoapi_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -73,13 +77,46 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("music_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from bot.backends import adapters  # the adapters import Settings for typing only
+
+        if value not in adapters():
+            raise ValueError(f"must be one of {', '.join(adapters())}")
+        return value
+
+    @field_validator("cost_per_generation")
+    @classmethod
+    def _known_costs(cls, value: dict[str, int]) -> dict[str, int]:
+        from bot.backends import adapters
+
+        unknown = set(value) - set(adapters())
+        if unknown:
+            raise ValueError(f"unknown backends {sorted(unknown)}; known: {', '.join(adapters())}")
+        if any(cost < 0 for cost in value.values()):
+            raise ValueError("costs cannot be negative")
+        return value
+
     @model_validator(mode="after")
-    def _require_backend_key(self) -> Settings:
-        if self.music_backend.startswith("aimlapi") and not (
-            self.aiml_api_key and self.aiml_api_key.get_secret_value()
-        ):
-            raise ValueError(f"AIML_API_KEY is required when MUSIC_BACKEND is {self.music_backend}")
+    def _require_backend_settings(self) -> Settings:
+        from bot.backends import adapters
+
+        for name in adapters()[self.music_backend].required_settings:
+            secret = getattr(self, name)
+            if not (secret and secret.get_secret_value()):
+                raise ValueError(f"{name.upper()} is required when MUSIC_BACKEND is {self.music_backend}")
         return self
+
+    def secret(self, name: str) -> str:
+        """A secret setting's value, for the one place that sends it; "" when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else ""
+
+    def cost_of(self, backend: str) -> int:
+        from bot.backends import adapters
+
+        return self.cost_per_generation.get(backend, adapters()[backend].default_cost)
 
     @property
     def default_limits(self) -> QuotaLimits:

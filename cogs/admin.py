@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import MusicBot
+from bot.backends import adapters
 from bot.models import Requester
 from bot.quota import UsagePeriod
 from cogs.quota_render import render_limits, render_quota_status, render_usage
@@ -72,7 +73,9 @@ class AdminCog(commands.Cog):
     async def usage(self, interaction: Interaction, period: UsagePeriod = UsagePeriod.MONTH) -> None:
         assert interaction.guild_id is not None
         report = await self.bot.services.quota.usage(interaction.guild_id, period)
-        embed = render_usage(report, period, tokens_per_generation=self.bot.settings.tokens_per_generation)
+        settings = self.bot.settings
+        costs = {name: (settings.cost_of(name), spec.cost_unit) for name, spec in adapters().items()}
+        embed = render_usage(report, period, costs=costs)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @admin.command(name="block", description="Stop a member generating music on this server")

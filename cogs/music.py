@@ -10,7 +10,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import MusicBot
-from bot.generation import MAX_DESCRIPTION_CHARS, MAX_LYRICS_CHARS, MAX_TAGS_CHARS, MAX_TITLE_CHARS, MODELS
+from bot.backends import Instrumental, ModelSpec
+from bot.generation import custom_mode_model
 from bot.models import GenerationMode, GenerationRequest
 from bot.tree import answer_error
 from cogs.buttons import clip_view
@@ -19,32 +20,37 @@ from cogs.delivery import ChannelDelivery, start_generation
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
-MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
+# Discord's own caps; the active backend's (smaller) limits are applied by the core, with a clear message.
+PROMPT_MAX = 2000
+TEXT_INPUT_MAX = 4000
 
 
 class CustomSongModal(discord.ui.Modal, title="Custom song"):
     """Title, style and lyrics for the custom-lyrics mode."""
 
     song_title: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Title", custom_id="song_title", max_length=MAX_TITLE_CHARS, placeholder="Neon Rain"
+        label="Title", custom_id="song_title", placeholder="Neon Rain"
     )
     style: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Style tags", custom_id="style", max_length=MAX_TAGS_CHARS, placeholder="synthwave, dreamy, female vocals"
+        label="Style tags", custom_id="style", placeholder="synthwave, dreamy, female vocals"
     )
     lyrics: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
         label="Lyrics",
         custom_id="lyrics",
         style=discord.TextStyle.paragraph,
-        max_length=MAX_LYRICS_CHARS,
         placeholder="[Verse]\n...\n[Chorus]\n...",
     )
 
-    def __init__(self, cog: MusicCog, *, instrumental: bool, model: str | None) -> None:
+    def __init__(self, cog: MusicCog, *, spec: ModelSpec, instrumental: bool, model: str | None) -> None:
         super().__init__()
         self._cog = cog
         self._instrumental = instrumental
         self._model = model
-        if instrumental:
+        # The form's limits are the chosen model's, so Discord stops over-long text as it is typed.
+        self.song_title.max_length = min(spec.max_title_chars, TEXT_INPUT_MAX)
+        self.style.max_length = min(spec.max_tags_chars, TEXT_INPUT_MAX)
+        self.lyrics.max_length = min(spec.max_lyrics_chars, TEXT_INPUT_MAX)
+        if not spec.lyrics_required and (instrumental or spec.instrumental is Instrumental.ALWAYS):
             self.lyrics.required = False
             self.lyrics.placeholder = "Optional for an instrumental"
 
@@ -94,27 +100,36 @@ class MusicCog(commands.Cog):
     @app_commands.describe(
         prompt="What the song should be about and sound like",
         instrumental="No vocals",
-        model="Which Suno model to use",
+        model="Which model (the list is this bot's music service's)",
+        duration="Length in seconds, for models that let you choose it",
     )
-    @app_commands.choices(model=MODEL_CHOICES)
     async def music(
         self,
         interaction: Interaction,
-        prompt: app_commands.Range[str, 1, MAX_DESCRIPTION_CHARS],
+        prompt: app_commands.Range[str, 1, PROMPT_MAX],
         instrumental: bool = False,
         model: str | None = None,
+        duration: app_commands.Range[int, 1, 600] | None = None,
     ) -> None:
-        request = GenerationRequest(GenerationMode.DESCRIPTION, prompt, instrumental, model)
+        request = GenerationRequest(GenerationMode.DESCRIPTION, prompt, instrumental, model, duration_seconds=duration)
         await start_generation(self.bot, interaction, request, clip_view)
 
     @app_commands.command(name="music-custom", description="Write your own lyrics, title and style")
     @app_commands.guild_only()
-    @app_commands.describe(instrumental="No vocals (lyrics become optional)", model="Which Suno model to use")
-    @app_commands.choices(model=MODEL_CHOICES)
+    @app_commands.describe(instrumental="No vocals (lyrics become optional)", model="Which model to use")
     async def music_custom(
         self, interaction: Interaction, instrumental: bool = False, model: str | None = None
     ) -> None:
-        await interaction.response.send_modal(CustomSongModal(self, instrumental=instrumental, model=model))
+        spec = custom_mode_model(self.bot.services.generation.capabilities, model)
+        modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model)
+        await interaction.response.send_modal(modal)
+
+    @music.autocomplete("model")
+    @music_custom.autocomplete("model")
+    async def model_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """The active backend's models: the options follow whatever MUSIC_BACKEND the operator chose."""
+        names = self.bot.services.generation.capabilities.model_names
+        return [app_commands.Choice(name=name, value=name) for name in names if current.lower() in name.lower()][:25]
 
 
 async def setup(bot: MusicBot) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import discord
 
 from bot.models import UNLIMITED, GuildLimits, LimitChange, UsageReport
@@ -52,17 +54,20 @@ def render_limits(record: GuildLimits, changes: list[LimitChange] | None = None)
     return embed
 
 
-def render_usage(report: UsageReport, period: UsagePeriod, *, tokens_per_generation: int) -> discord.Embed:
+def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str, tuple[int, str]]) -> discord.Embed:
+    """`costs`: each backend's price of one generation and its unit (AI/ML API tokens, Suno credits...)."""
     embed = discord.Embed(title=f"📊 Music usage: {_PERIOD_WORDS[period]}", colour=discord.Colour.blurple())
     embed.add_field(name="Requested", value=str(report.requested))
     embed.add_field(name="Delivered", value=str(report.delivered))
     embed.add_field(name="Failed", value=str(report.failed))
     embed.add_field(name="Refunded", value=str(report.refunded))
     embed.add_field(name="Running now", value=str(report.running))
-    embed.add_field(
-        name="AI/ML API tokens",
-        value=f"{report.tokens_spent:,} ({report.charged} generations x {tokens_per_generation:,})",
-    )
+    spent = [
+        f"{backend}: {count} x {costs[backend][0]:,} = **{count * costs[backend][0]:,}** {costs[backend][1]}"
+        for backend, count in report.charged_by_backend
+        if backend in costs
+    ]
+    embed.add_field(name="Spent", value="\n".join(spent) or "nothing", inline=False)
     top = "\n".join(
         f"{rank}. <@{member}>: {count} generation{'s' if count != 1 else ''}"
         for rank, (member, count) in enumerate(report.top_members, start=1)

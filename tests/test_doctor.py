@@ -24,7 +24,7 @@ async def test_doctor_reports_a_healthy_setup_without_spending(
 ) -> None:
     code, output = await run_doctor(discord_fake, api, tmp_path)
     assert code == 0, output
-    assert "music API at http://127.0.0.1" in output
+    assert "music API (aimlapi-suno) at http://127.0.0.1" in output
     assert "answers and accepts the key" in output
     assert "Discord accepts DISCORD_TOKEN" in output
     assert "does not exist yet; it is created at the first start" in output
@@ -41,7 +41,7 @@ async def test_doctor_names_a_wrong_key_and_an_old_database(
         pass
     code, output = await run_doctor(discord_fake, api, tmp_path, aiml_api_key="wrong-key-123")
     assert code == 1
-    assert "music API refused AIML_API_KEY (401)" in output
+    assert "refused AIML_API_KEY (401)" in output
     assert "upgrade(s) apply at next start" in output
     assert "wrong-key-123" not in output
     assert "1 problem(s) found" in output

@@ -95,7 +95,7 @@ async def test_moderator_sets_shows_and_audits_limits(
         usage = await answered(harness, await admin(harness, "usage", moderator, period="day"))
         figures = fields(usage)
         assert (figures["Requested"], figures["Delivered"], figures["Refunded"]) == ("1", "1", "0")
-        assert figures["AI/ML API tokens"].startswith("157,500")
+        assert figures["Spent"] == "aimlapi-suno: 1 x 157,500 = **157,500** AI/ML API tokens"
         assert f"<@{harness.member_id}>: 1 generation" in figures["Top members"]
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.backends.aimlapi_gateway import gateway_error as error_for_status
+from bot.backends.aimlapi_suno import CAPABILITIES
+from bot.backends.suno_clips import parse_clip, parse_clips
 from bot.errors import (
     InvalidRequestError,
     MusicApiAuthError,
@@ -15,7 +18,6 @@ from bot.errors import (
 )
 from bot.generation import validate_request
 from bot.models import ClipStatus, GenerationMode, GenerationRequest
-from bot.music_api import error_for_status, parse_clip, parse_clips
 
 
 def test_submitted_clip_with_nulls_and_empties() -> None:
@@ -132,13 +134,14 @@ def test_error_mapping(status: int, body: str, kind: type[Exception], words: str
 )
 def test_validation_names_the_limit(request_: GenerationRequest, words: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        validate_request(request_)
+        validate_request(request_, CAPABILITIES)
     assert words in caught.value.message
 
 
 def test_validation_trims_and_allows_instrumental_without_lyrics() -> None:
     cleaned = validate_request(
-        GenerationRequest(GenerationMode.CUSTOM, "  ", instrumental=True, title=" Drift ", tags=" ambient ")
+        GenerationRequest(GenerationMode.CUSTOM, "  ", instrumental=True, title=" Drift ", tags=" ambient "),
+        CAPABILITIES,
     )
     assert (cleaned.prompt, cleaned.title, cleaned.tags) == ("", "Drift", "ambient")
-    assert validate_request(GenerationRequest(GenerationMode.DESCRIPTION, "  rain  ")).prompt == "rain"
+    assert validate_request(GenerationRequest(GenerationMode.DESCRIPTION, "  rain  "), CAPABILITIES).prompt == "rain"

@@ -24,13 +24,13 @@ def requester(user_id: int, guild_id: int = 1) -> Requester:
 
 def service(database: Database, clock: FakeClock, **limits: int) -> QuotaService:
     store = QuotaStore(database, defaults=replace(OPEN, **limits))
-    return QuotaService(store, clock=clock, tokens_per_generation=157_500)
+    return QuotaService(store, clock=clock)
 
 
 async def finish(database: Database, clock: FakeClock, job_id: int, *, delivered: bool) -> None:
     jobs = JobStore(database)
     if delivered:
-        await jobs.save_clips(job_id, [Clip(f"clip-{job_id}", ClipStatus.COMPLETE)], polling=True)
+        await jobs.save_clips(job_id, [(0, Clip(f"clip-{job_id}", ClipStatus.COMPLETE))], polling=True)
         await jobs.record_delivery(f"clip-{job_id}", job_id * 10, clock())
     await jobs.finish(job_id, now=clock(), reason=None if delivered else FailureReason.API_UNAVAILABLE)
 
@@ -186,7 +186,7 @@ async def test_usage_adds_up_against_the_ledger(database: Database, clock: FakeC
     assert report.refunded == counts["refund"] == 1
     assert (report.delivered, report.failed, report.running) == (2, 1, 2)
     assert report.delivered + report.failed + report.running == report.requested
-    assert report.tokens_spent == (counts["reserve"] - counts["refund"]) * 157_500
+    assert report.charged_by_backend == (("t", counts["reserve"] - counts["refund"]),)
     assert report.top_members == ((0, 2), (1, 2))
     clock.advance(days=1)
     assert (await quota.usage(1, UsagePeriod.DAY)).requested == 0

@@ -95,10 +95,10 @@ async def test_job_lifecycle_and_single_delivery(database: Database, clock: Fake
     job_id = await reserve(database, clock)
     await jobs.mark_submitted(job_id, clock())
     clips = [Clip("c1", ClipStatus.STREAMING, title="Rain"), Clip("c2", ClipStatus.QUEUED)]
-    await jobs.save_clips(job_id, clips, polling=True)
+    await jobs.save_clips(job_id, list(enumerate(clips)), polling=True)
     assert (await jobs.get(job_id)).status is JobStatus.POLLING
     await jobs.save_clips(
-        job_id, [Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3")], polling=True
+        job_id, [(0, Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3"))], polling=True
     )
     stored = await jobs.clips(job_id)
     assert [clip.id for clip in stored] == ["c1", "c2"]
@@ -157,13 +157,13 @@ async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock:
         assert posted.tally.score == 1
         store = QuotaStore(upgraded, defaults=NO_LIMITS)
         assert (await store.guild_limits(1)).limits == NO_LIMITS
-        usage = await store.usage(1, None, tokens_per_generation=157_500)
-        assert (usage.requested, usage.delivered, usage.tokens_spent) == (1, 1, 157_500)
+        usage = await store.usage(1, None)
+        assert (usage.requested, usage.delivered, usage.charged_by_backend) == (1, 1, (("aimlapi-suno", 1),))
 
 
 async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> None:
     job_id = await reserve(database, clock)
-    await JobStore(database).save_clips(job_id, [Clip("c1", ClipStatus.COMPLETE)], polling=True)
+    await JobStore(database).save_clips(job_id, [(0, Clip("c1", ClipStatus.COMPLETE))], polling=True)
     votes = VoteStore(database)
     assert await votes.toggle("c1", 7, VoteChoice.UP, clock()) == (VoteAction.ADDED, VoteTally(1, 0))
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.SWITCHED, VoteTally(0, 1))

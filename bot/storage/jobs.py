@@ -43,6 +43,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
         finished_at=from_db_time(row["finished_at"]) if row["finished_at"] else None,
         failure_reason=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
         failure_detail=row["failure_detail"],
+        provider_task_id=row["provider_task_id"],
     )
 
 
@@ -87,10 +88,14 @@ class JobStore:
             (to_db_time(now), job_id),
         )
 
-    async def save_clips(self, job_id: int, clips: Sequence[Clip], *, polling: bool) -> None:
-        """Stores the clips the API reported (new ids or fresher states); never touches delivery columns."""
+    async def set_task_id(self, job_id: int, task_id: str) -> None:
+        await self._database.execute("UPDATE jobs SET provider_task_id = ? WHERE id = ?", (task_id, job_id))
+
+    async def save_clips(self, job_id: int, clips: Sequence[tuple[int, Clip]], *, polling: bool) -> None:
+        """Stores (position, clip) pairs as the API reported them (new ids or fresher states); never touches
+        delivery columns, and a known clip keeps its position."""
         async with self._database.transaction() as connection:
-            for position, clip in enumerate(clips):
+            for position, clip in clips:
                 await connection.execute(
                     """INSERT INTO clips (id, job_id, position, status, title, tags, lyrics, image_url,
                                           audio_url, duration, model_name, error_message)

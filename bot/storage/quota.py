@@ -204,7 +204,7 @@ class QuotaStore:
                 await self._log(connection, guild_id, actor_id, "unblock", str(user_id), None, None, now)
             return removed
 
-    async def usage(self, guild_id: int, since: datetime | None, *, tokens_per_generation: int) -> UsageReport:
+    async def usage(self, guild_id: int, since: datetime | None) -> UsageReport:
         start = to_db_time(since) if since else ""
         row = await self._database.fetch_one(
             f"""SELECT count(*) AS requested,
@@ -223,6 +223,11 @@ class QuotaStore:
                GROUP BY requester_id ORDER BY generations DESC, min(created_at) ASC LIMIT 5""",
             (guild_id, start),
         )
+        backends = await self._database.fetch_all(
+            """SELECT backend, count(*) AS generations FROM jobs
+               WHERE guild_id = ? AND created_at >= ? AND charged = 1 GROUP BY backend ORDER BY backend""",
+            (guild_id, start),
+        )
         return UsageReport(
             requested=row["requested"],
             delivered=row["delivered"],
@@ -230,7 +235,7 @@ class QuotaStore:
             refunded=row["refunded"],
             running=row["running"],
             charged=row["charged"],
-            tokens_spent=row["charged"] * tokens_per_generation,
+            charged_by_backend=tuple((backend["backend"], backend["generations"]) for backend in backends),
             top_members=tuple((member["requester_id"], member["generations"]) for member in top),
         )
 

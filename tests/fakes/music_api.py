@@ -1,4 +1,11 @@
-"""In-process fake of the AI/ML API "[old] Music Generation" (Suno v3.5, gcui-art AudioInfo shape)."""
+"""In-process fake of the AI/ML API "[old] Music Generation" (Suno v3.5, gcui-art AudioInfo shape).
+
+The same server also answers the self-hosted gcui-art/suno-api routes, as gcui-art HEAD behaves
+(upstream-api.md §1.2, §4.2): `POST /api/generate`, `POST /api/custom_generate`, `GET /api/get?ids=a,b`
+and `GET /api/get_limit`. They share the clip store, lifecycle, wait_audio loop, outcomes and downloads
+with the aimlapi routes, but need no key, answer 200, coerce flags with JS `Boolean()`, forward any
+`model` verbatim and spend `credits_left` (5 per clip).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import random
 import re
 import struct
@@ -22,16 +30,48 @@ from typing import Any, Literal, Self
 
 from aiohttp import web
 
-Route = Literal["generate", "custom", "fetch", "audio", "stream", "image"]
+Route = Literal[
+    "generate",
+    "custom",
+    "fetch",
+    "audio",
+    "stream",
+    "image",
+    "gcui_generate",
+    "gcui_custom",
+    "gcui_get",
+    "gcui_limit",
+]
 """Routes that accept injected failures: generate (simple mode), custom (custom mode), fetch (GET /),
-audio (the final mp3), stream (the audiopipe link) and image."""
+audio (the final mp3), stream (the audiopipe link) and image; and the gcui-art self-hosted routes
+gcui_generate (POST /api/generate), gcui_custom (POST /api/custom_generate), gcui_get (GET /api/get) and
+gcui_limit (GET /api/get_limit)."""
 
 ClipStatus = Literal["submitted", "queued", "streaming", "complete", "error"]
 StatusCase = Literal["lower", "upper", "title"]
 GenerationMode = Literal["simple", "custom"]
 
-ROUTES: frozenset[str] = frozenset({"generate", "custom", "fetch", "audio", "stream", "image"})
+ROUTES: frozenset[str] = frozenset(
+    {
+        "generate",
+        "custom",
+        "fetch",
+        "audio",
+        "stream",
+        "image",
+        "gcui_generate",
+        "gcui_custom",
+        "gcui_get",
+        "gcui_limit",
+    }
+)
+GCUI_ROUTES: frozenset[str] = frozenset({"gcui_generate", "gcui_custom", "gcui_get", "gcui_limit"})
+GENERATE_ROUTES: frozenset[str] = frozenset({"generate", "custom", "gcui_generate", "gcui_custom"})
 SUPPORTED_MODELS: tuple[str, ...] = ("chirp-v3-5", "chirp-v3-0")
+GCUI_DEFAULT_MODEL = "chirp-v3-5"
+GCUI_CREDITS_PER_CLIP = 5
+GCUI_MIN_CREDITS = 10
+"""Generating on a gcui route with fewer credits left than this answers 402 (Suno cannot make 2 clips)."""
 
 # aimlapi gateway messages (upstream-api.md §4.1).
 UNAUTHORIZED_MESSAGE = (
@@ -68,6 +108,8 @@ GCUI_ERRORS: Mapping[int, str] = {
     500: "Internal server error",
     503: "Network error: timeout of 10000ms exceeded",
 }
+GCUI_INTERNAL_ERROR = "Internal server error"
+"""What gcui-art's get and get_limit answer (500) whatever went wrong upstream."""
 PLAIN_TEXT_500_BODY = "Internal Server Error"
 ACCESS_DENIED_BODY = "access denied"
 
@@ -137,6 +179,8 @@ class FakeClip:
     created_monotonic: float
     duration: float
     audio_size: int | None = None
+    negative_tags: str = ""
+    via_gcui: bool = False
 
     def status_after(self, elapsed: float, timings: ClipTimings) -> ClipStatus:
         outcome = self.outcome
@@ -173,7 +217,8 @@ class RecordedRequest:
 
 
 class FakeMusicApi:
-    """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's Suno v1 routes."""
+    """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's Suno v1 routes and, on the same
+    clip store, like a self-hosted gcui-art/suno-api server's /api/* routes."""
 
     def __init__(
         self,
@@ -192,6 +237,8 @@ class FakeMusicApi:
         model_name: str = "chirp-v3",
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        credits_left: int = 500,
+        monthly_limit: int = 2500,
     ) -> None:
         self.api_key = api_key
         self.timings = timings if timings is not None else ClipTimings()
@@ -205,6 +252,11 @@ class FakeMusicApi:
         self.generate_status = generate_status
         self.reject_unknown_fields = reject_unknown_fields
         self.model_name = model_name
+        self.credits_left = credits_left
+        """Suno credits of the self-hosted gcui-art account; gcui generations spend 5 per clip."""
+        self.monthly_limit = monthly_limit
+        self.monthly_usage = 0
+        self.feed_page_size = 20
         self.clips: dict[str, FakeClip] = {}
         self.requests: list[RecordedRequest] = []
         self.base_url = ""
@@ -293,6 +345,22 @@ class FakeMusicApi:
         detail = error if error is not None else GCUI_ERRORS.get(status, f"API Error: {status}")
         self.fail_next(route, status=status, body={"error": detail}, times=times)
 
+    def fail_with_gcui_upstream(
+        self, route: Route, status: int | None = None, *, detail: str | None = None, times: int = 1
+    ) -> None:
+        """Suno itself fails behind a gcui route, answered the gcui-art HEAD way: on gcui_generate/gcui_custom
+        an upstream `status` passes through as `{"error": detail}` (402 defaults to "Payment required",
+        others to "API Error: <status>") and no upstream answer (`status` None) is 503 "Network error: ...";
+        on gcui_get/gcui_limit every failure is 500 "Internal server error"."""
+        if route not in GCUI_ROUTES:
+            raise ValueError(f"not a gcui route: {route!r}; expected one of {sorted(GCUI_ROUTES)}")
+        if route in {"gcui_get", "gcui_limit"}:
+            self.fail_with_gcui_error(route, 500, error=GCUI_INTERNAL_ERROR, times=times)
+        elif status is None:
+            self.fail_with_gcui_error(route, 503, error=detail, times=times)
+        else:
+            self.fail_with_gcui_error(route, status, error=detail, times=times)
+
     def fail_with_malformed_json(self, route: Route, *, status: int | None = None, times: int = 1) -> None:
         """A success status whose application/json body is cut off mid-document."""
         success = self.generate_status if route in {"generate", "custom"} else 200
@@ -300,11 +368,14 @@ class FakeMusicApi:
 
     def hang_next(self, route: Route, *, seconds: float = 3600, times: int = 1) -> None:
         """Hold the next `times` requests to `route` for `seconds`, then answer normally (stop() ends the
-        hold early with a 503). No clips are created while a generate call is held."""
+        hold early with a 503: the gateway body, or gcui's `{"error": "Network error: ..."}` on gcui routes).
+        No clips are created while a generate call is held."""
 
         async def hang(request: web.Request) -> web.StreamResponse | None:
             await self._sleep(seconds)
             if self._closing.is_set():
+                if route in GCUI_ROUTES:
+                    return _gcui_error(503, GCUI_ERRORS[503])
                 return _gateway_error(request, 503, GATEWAY_MESSAGES[503])
             return None
 
@@ -322,8 +393,9 @@ class FakeMusicApi:
         return _fake_mp3(clip_id, size)
 
     def generate_calls(self) -> int:
-        """POSTs received on either generate route, whatever they were answered."""
-        return sum(1 for request in self.requests if request.route in {"generate", "custom"})
+        """POSTs received on any generate route, whatever they were answered: the aimlapi generate and
+        custom routes and the gcui-art gcui_generate and gcui_custom routes alike."""
+        return sum(1 for request in self.requests if request.route in GENERATE_ROUTES)
 
     def fetch_batches(self) -> list[list[str]]:
         """The ids asked for by each well-formed GET / call, in order."""
@@ -334,6 +406,11 @@ class FakeMusicApi:
                 if isinstance(ids, list):
                     batches.append(ids)
         return batches
+
+    def gcui_get_batches(self) -> list[list[str]]:
+        """The ids asked for by each GET /api/get call, in order (split on commas as gcui-art does);
+        a call without ids (the whole feed) appears as an empty list."""
+        return [_gcui_ids(request.query) for request in self.requests if request.route == "gcui_get"]
 
     # ---------------------------------------------------------------- app wiring
 
@@ -350,6 +427,12 @@ class FakeMusicApi:
         router.add_get("/image/{clip_id}.png", self._endpoint("image", self._handle_image))
         router.add_get("/video/{clip_id}.mp4", self._endpoint(None, self._handle_video))
         router.add_get("/None.mp3", self._endpoint(None, self._handle_access_denied))
+        router.add_post("/api/generate", self._endpoint("gcui_generate", self._handle_gcui_generate))
+        router.add_post("/api/custom_generate", self._endpoint("gcui_custom", self._handle_gcui_custom))
+        router.add_get("/api/get", self._endpoint("gcui_get", self._handle_gcui_get))
+        router.add_get("/api/get_limit", self._endpoint("gcui_limit", self._handle_gcui_limit))
+        for path in ("/api/generate", "/api/custom_generate", "/api/get", "/api/get_limit"):
+            router.add_route("*", path, self._endpoint(None, self._handle_method_not_allowed))
         router.add_route("*", "/{tail:.*}", self._endpoint(None, self._handle_not_found))
         return app
 
@@ -447,6 +530,77 @@ class FakeMusicApi:
     async def _handle_access_denied(self, request: web.Request) -> web.StreamResponse:
         return _access_denied()
 
+    async def _handle_method_not_allowed(self, request: web.Request) -> web.StreamResponse:
+        allow = "POST" if request.path in {"/api/generate", "/api/custom_generate"} else "GET"
+        return web.Response(status=405, text="Method Not Allowed", headers={"Allow": allow})
+
+    # ---------------------------------------------------------------- gcui-art self-hosted routes
+
+    async def _handle_gcui_generate(self, request: web.Request) -> web.StreamResponse:
+        return await self._gcui_generate(request, "simple")
+
+    async def _handle_gcui_custom(self, request: web.Request) -> web.StreamResponse:
+        return await self._gcui_generate(request, "custom")
+
+    async def _gcui_generate(self, request: web.Request, mode: GenerationMode) -> web.StreamResponse:
+        """gcui-art HEAD generate/custom_generate: no auth, no validation, `Boolean()` flags,
+        `model || DEFAULT_MODEL`, 200 with the AudioInfo list."""
+        text = await request.text()
+        try:
+            body = json.loads(text)
+        except ValueError:
+            reason = "Unexpected end of JSON input" if not text.strip() else "Unexpected token in JSON"
+            return _gcui_error(500, f"Internal error: {reason}")
+        if body is None:
+            return _gcui_error(500, "Internal error: Cannot destructure property 'prompt' of 'body' as it is null.")
+        fields: Mapping[str, Any] = body if isinstance(body, dict) else {}
+        if self.credits_left < GCUI_MIN_CREDITS:
+            return _gcui_error(402, GCUI_ERRORS[402])
+        model = fields.get("model")
+        normalized: dict[str, Any] = {
+            "prompt": _js_string(fields.get("prompt")),
+            "make_instrumental": _js_truthy(fields.get("make_instrumental")),
+            "model": _js_string(model) if _js_truthy(model) else GCUI_DEFAULT_MODEL,  # `model || DEFAULT_MODEL`
+        }
+        if mode == "custom":
+            normalized["tags"] = _js_string(fields.get("tags"))
+            normalized["title"] = _js_string(fields.get("title"))
+            normalized["negative_tags"] = _js_string(fields.get("negative_tags"))
+        clips = self._create_clips(mode, normalized, via_gcui=True)
+        spent = GCUI_CREDITS_PER_CLIP * len(clips)
+        self.credits_left -= spent
+        self.monthly_usage += spent
+        if _js_truthy(fields.get("wait_audio")):
+            result = await self._wait_for_audio(clips)
+        else:
+            result = [self._audio_info(clip, "submitted", view="created", negative_tags=True) for clip in clips]
+        return web.json_response(result, status=200)
+
+    async def _handle_gcui_get(self, request: web.Request) -> web.StreamResponse:
+        """gcui-art HEAD get: `ids` comma-separated (first value wins), else the whole feed, newest first;
+        `page` (0-based, `feed_page_size` clips a page) pages the feed; an unusable page is a 500."""
+        ids = _gcui_ids(request.query)
+        if ids:
+            known = [clip_id for clip_id in dict.fromkeys(ids) if clip_id in self.clips]
+            return web.json_response([self._clip_view(self.clips[clip_id]) for clip_id in known], status=200)
+        feed = list(reversed(self.clips.values()))
+        page = request.query.get("page")
+        if page:
+            if not page.isdigit():
+                return _gcui_error(500, GCUI_INTERNAL_ERROR)
+            start = int(page) * self.feed_page_size
+            feed = feed[start : start + self.feed_page_size]
+        return web.json_response([self._clip_view(clip) for clip in feed], status=200)
+
+    async def _handle_gcui_limit(self, request: web.Request) -> web.StreamResponse:
+        limit = {
+            "credits_left": self.credits_left,
+            "period": "day",
+            "monthly_limit": self.monthly_limit,
+            "monthly_usage": self.monthly_usage,
+        }
+        return web.json_response(limit, status=200)
+
     async def _handle_not_found(self, request: web.Request) -> web.StreamResponse:
         return web.Response(status=404, text="404: Not Found")
 
@@ -476,7 +630,7 @@ class FakeMusicApi:
             issues.append("Unrecognized key(s) in object: " + ", ".join(f"'{name}'" for name in unknown))
         return issues
 
-    def _create_clips(self, mode: GenerationMode, body: Mapping[str, Any]) -> list[FakeClip]:
+    def _create_clips(self, mode: GenerationMode, body: Mapping[str, Any], *, via_gcui: bool = False) -> list[FakeClip]:
         self._generations += 1
         instrumental: bool = body["make_instrumental"]
         if mode == "custom":
@@ -503,6 +657,8 @@ class FakeMusicApi:
                 created_at=created_at,
                 created_monotonic=self._clock(),
                 duration=_duration_for(clip_id),
+                negative_tags=body.get("negative_tags", "") if via_gcui else "",
+                via_gcui=via_gcui,
             )
             self.clips[clip_id] = clip
             clips.append(clip)
@@ -531,8 +687,11 @@ class FakeMusicApi:
     def _clip_view(self, clip: FakeClip) -> dict[str, Any]:
         return self._audio_info(clip, self.status_of(clip.id), view="get")
 
-    def _audio_info(self, clip: FakeClip, status: ClipStatus, *, view: Literal["created", "get"]) -> dict[str, Any]:
-        """AudioInfo as gcui-art maps it; `created` is the immediate generate result, `get` the feed one."""
+    def _audio_info(
+        self, clip: FakeClip, status: ClipStatus, *, view: Literal["created", "get"], negative_tags: bool = False
+    ) -> dict[str, Any]:
+        """AudioInfo as gcui-art maps it; `created` is the immediate generate result, `get` the feed one;
+        `negative_tags` adds the field gcui-art HEAD puts in its immediate generate result."""
         written = clip.mode == "custom" or status in {"streaming", "complete", "error"}
         rendered = status in {"streaming", "complete", "error"}
         lyrics = clip.lyrics if written else ""
@@ -557,8 +716,10 @@ class FakeMusicApi:
             "prompt": lyrics,
             "type": "gen",
             "tags": clip.tags if written else None,
-            "duration": clip.duration if status == "complete" else None,
         }
+        if negative_tags:
+            info["negative_tags"] = clip.negative_tags
+        info["duration"] = clip.duration if status == "complete" else None
         if view == "get":
             info["error_message"] = clip.outcome.error_message if status == "error" else None
         return info
@@ -585,6 +746,34 @@ def _gateway_error(request: web.Request, status: int, message: str) -> web.Respo
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
     return web.json_response(body, status=status)
+
+
+def _gcui_error(status: int, error: str) -> web.Response:
+    return web.json_response({"error": error}, status=status)
+
+
+def _gcui_ids(query: Mapping[str, str]) -> list[str]:
+    """gcui-art `ids=a,b` → ["a", "b"]; absent or empty → [] (the whole feed)."""
+    raw = query.get("ids", "")
+    return raw.split(",") if raw else []
+
+
+def _js_truthy(value: object) -> bool:
+    """JavaScript `Boolean(value)` for a JSON value."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def _js_string(value: object) -> str:
+    """A JSON value as the string Suno would see; absent/null become ""."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _access_denied() -> web.Response:

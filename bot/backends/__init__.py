@@ -1,0 +1,59 @@
+"""Music backends: every module here that defines `ADAPTER` is a provider the operator can choose with
+MUSIC_BACKEND. Adding one is adding a module (and a fake for its tests); nothing else refers to them."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from bot.backends.base import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate, Submission
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = [
+    "AdapterSpec",
+    "Capabilities",
+    "Instrumental",
+    "ModelSpec",
+    "MusicBackend",
+    "PollUpdate",
+    "Submission",
+    "adapters",
+    "create_backend",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterSpec:
+    """How to build one backend, and what an operator must know about it."""
+
+    name: str
+    summary: str
+    cost_unit: str
+    default_cost: int
+    required_settings: tuple[str, ...]
+    capabilities: Capabilities
+    create: Callable[[Settings, aiohttp.ClientSession], MusicBackend]
+
+
+@cache
+def adapters() -> dict[str, AdapterSpec]:
+    """Every adapter module in this package, by MUSIC_BACKEND name."""
+    found: dict[str, AdapterSpec] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        spec = getattr(module, "ADAPTER", None)
+        if isinstance(spec, AdapterSpec):
+            found[spec.name] = spec
+    return dict(sorted(found.items()))
+
+
+def create_backend(settings: Settings, session: aiohttp.ClientSession) -> MusicBackend:
+    return adapters()[settings.music_backend].create(settings, session)
