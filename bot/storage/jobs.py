@@ -33,6 +33,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
             model=row["model"],
             title=row["title"],
             tags=row["tags"],
+            duration_seconds=row["duration_seconds"],
         ),
         status=JobStatus(row["status"]),
         created_at=from_db_time(row["created_at"]),

@@ -124,8 +124,8 @@ class QuotaStore:
             check(snapshot)
             cursor = await connection.execute(
                 """INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags,
-                                     instrumental, model, status, charged, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', 1, ?)""",
+                                     instrumental, model, duration_seconds, status, charged, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', 1, ?)""",
                 (
                     requester.guild_id,
                     requester.channel_id,
@@ -137,6 +137,7 @@ class QuotaStore:
                     request.tags,
                     int(request.instrumental),
                     request.model,
+                    request.duration_seconds,
                     to_db_time(now),
                 ),
             )
