@@ -21,6 +21,7 @@ from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
+from bot.loop_monitor import LoopStallMonitor
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.settings import Settings
@@ -92,12 +93,16 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 state=BotStateStore(database),
             )
             bot = MusicBot(settings=settings, services=services)
+            monitor = LoopStallMonitor()
+            watching = asyncio.create_task(monitor.run(), name="loop-monitor")
             async with bot:
                 try:
                     yield bot
                 finally:
                     await generation.close()
                     await poller.stop()
+                    watching.cancel()
+                    monitor.report()
 
 
 async def run(settings: Settings) -> None:

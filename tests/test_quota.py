@@ -200,3 +200,21 @@ async def test_status_shows_what_is_left(database: Database, clock: FakeClock) -
     assert (status.server_today_left, status.server_month_left, status.member_today_left) == (9, 99, 2)
     assert status.snapshot.running == 1
     assert status.cooldown_ends is not None
+
+
+async def test_usage_counters_match_the_job_rows(database: Database, clock: FakeClock) -> None:
+    quota = service(database, clock, daily=50)
+    jobs = [await quota.reserve_generation(requester(user % 3), REQUEST, backend="t") for user in range(9)]
+    for job_id in jobs[:4]:
+        await finish(database, clock, job_id, delivered=False)
+    await finish(database, clock, jobs[4], delivered=True)
+    counters = {
+        (row["scope"], row["period"]): row["used"]
+        for row in await database.fetch_all("SELECT scope, period, used FROM quota_counters")
+    }
+    charged = await database.fetch_all(
+        "SELECT requester_id, count(*) AS n FROM jobs WHERE charged = 1 GROUP BY requester_id"
+    )
+    assert counters[("day", "2026-11-27")] == counters[("month", "2026-11")] == 5
+    for row in charged:
+        assert counters[(f"member:{row['requester_id']}", "2026-11-27")] == row["n"]

@@ -157,6 +157,12 @@ async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock:
         assert posted.tally.score == 1
         store = QuotaStore(upgraded, defaults=NO_LIMITS)
         assert (await store.guild_limits(1)).limits == NO_LIMITS
+        counters = await upgraded.fetch_all("SELECT scope, period, used FROM quota_counters ORDER BY scope")
+        assert [tuple(row) for row in counters] == [
+            ("day", "2026-11-27", 1),
+            ("member:3", "2026-11-27", 1),
+            ("month", "2026-11", 1),
+        ]
         usage = await store.usage(1, None)
         assert (usage.requested, usage.delivered, usage.charged_by_backend) == (1, 1, (("aimlapi-suno", 1),))
 

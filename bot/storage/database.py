@@ -117,13 +117,19 @@ class Database:
                 raise
             await self._connection.execute("COMMIT")
 
-    async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def fetch_all(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         rows = await self._connection.execute_fetchall(sql, parameters)
         return list(rows)
 
-    async def fetch_one(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def fetch_one(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetch_all(sql, parameters)
         return rows[0] if rows else None
+
+    async def write_returning(self, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> list[sqlite3.Row]:
+        """One write statement with RETURNING, its rows read to the end (an unread RETURNING cursor keeps
+        the write lock)."""
+        async with self._write_lock:
+            return list(await self._connection.execute_fetchall(sql, parameters))
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         """One write statement in its own implicit transaction; returns the rows changed."""

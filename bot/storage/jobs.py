@@ -17,7 +17,6 @@ from bot.models import (
     Requester,
 )
 from bot.storage.database import Database, from_db_time, to_db_time
-from bot.storage.quota import insert_ledger_row
 
 _UNFINISHED = ("reserved", "submitted", "polling")
 
@@ -179,9 +178,6 @@ class JobStore:
                 (status.value, to_db_time(now), reason.value if reason else None, detail, job_id),
             )
             if not delivered:
-                cursor = await connection.execute("UPDATE jobs SET charged = 0 WHERE id = ? AND charged = 1", (job_id,))
-                refunded = cursor.rowcount == 1
-                await cursor.close()
-                if refunded:
-                    await insert_ledger_row(connection, job_id=job_id, change="refund", now=now)
+                # The refund's ledger row is written by a trigger, exactly once.
+                await connection.execute("UPDATE jobs SET charged = 0 WHERE id = ? AND charged = 1", (job_id,))
         return await self.get(job_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
@@ -21,20 +21,6 @@ from bot.models import (
 from bot.storage.database import Database, from_db_time, to_db_time
 
 _ACTIVE = "('reserved', 'submitted', 'polling')"
-
-
-async def insert_ledger_row(connection: aiosqlite.Connection, *, job_id: int, change: str, now: datetime) -> None:
-    """Records a reservation or a refund against the job's guild and requester (inside the caller's transaction)."""
-    await connection.execute(
-        """INSERT INTO quota_ledger (guild_id, user_id, job_id, change, created_at)
-           SELECT guild_id, requester_id, id, ?, ? FROM jobs WHERE id = ?""",
-        (change, to_db_time(now), job_id),
-    )
-
-
-async def _scalar(connection: aiosqlite.Connection, sql: str, parameters: tuple[object, ...]) -> object:
-    rows = list(await connection.execute_fetchall(sql, parameters))
-    return rows[0][0] if rows else None
 
 
 def _limits_from_row(row: sqlite3.Row | None, defaults: QuotaLimits) -> GuildLimits:
@@ -54,45 +40,56 @@ async def _read_limits(connection: aiosqlite.Connection, guild_id: int, defaults
     return _limits_from_row(rows[0] if rows else None, defaults)
 
 
-async def _snapshot(
-    connection: aiosqlite.Connection,
-    requester: Requester,
-    *,
-    defaults: QuotaLimits,
-    day_start: datetime,
-    month_start: datetime,
-) -> QuotaSnapshot:
-    guild, user = requester.guild_id, requester.user_id
-    day, month = to_db_time(day_start), to_db_time(month_start)
-    block = list(
-        await connection.execute_fetchall(
-            "SELECT reason FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild, user)
-        )
+def _counter(scope: str, period: str) -> str:
+    return (
+        f"coalesce((SELECT used FROM quota_counters WHERE guild_id = :guild AND scope = {scope} "
+        f"AND period = {period}), 0)"
     )
-    last = await _scalar(
-        connection,
-        "SELECT max(created_at) FROM jobs WHERE guild_id = ? AND requester_id = ? AND charged = 1",
-        (guild, user),
-    )
-    rows = await connection.execute_fetchall(
-        f"""SELECT coalesce(sum(charged = 1 AND requester_id = ? AND created_at >= ?), 0),
-                   coalesce(sum(charged = 1 AND created_at >= ?), 0),
-                   coalesce(sum(charged = 1 AND created_at >= ?), 0),
-                   coalesce(sum(status IN {_ACTIVE}), 0)
-            FROM jobs WHERE guild_id = ? AND (created_at >= ? OR status IN {_ACTIVE})""",
-        (user, day, day, month, guild, month),
-    )
-    counts = next(iter(rows))
-    return QuotaSnapshot(
-        limits=(await _read_limits(connection, guild, defaults)).limits,
-        blocked=bool(block),
-        block_reason=block[0][0] if block else None,
-        member_last_request=from_db_time(str(last)) if last else None,
-        member_today=int(counts[0]),
-        server_today=int(counts[1]),
-        server_month=int(counts[2]),
-        running=int(counts[3]),
-    )
+
+
+_MEMBER_TODAY = _counter(":member_scope", ":day_key")
+_SERVER_TODAY = _counter("'day'", ":day_key")
+_SERVER_MONTH = _counter("'month'", ":month_key")
+_RUNNING = f"(SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {_ACTIVE})"
+_LAST_REQUEST = "(SELECT max(created_at) FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1)"
+
+# Every limit checked inside the one statement that inserts the job (-1 = unlimited, 0 = off).
+_RESERVE_SQL = f"""
+INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
+                  duration_seconds, status, charged, created_at)
+SELECT :guild, :channel, :user, :backend, :mode, :prompt, :title, :tags, :instrumental, :model,
+       :duration, 'reserved', 1, :now
+WHERE NOT EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user)
+  AND :daily != 0 AND :monthly != 0 AND :concurrent != 0
+  AND (:cooldown = 0 OR NOT EXISTS (
+        SELECT 1 FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
+                             AND created_at > :cooldown_cutoff))
+  AND (:member = -1 OR {_MEMBER_TODAY} < :member)
+  AND (:daily = -1 OR {_SERVER_TODAY} < :daily)
+  AND (:monthly = -1 OR {_SERVER_MONTH} < :monthly)
+  AND (:concurrent = -1 OR {_RUNNING} < :concurrent)
+RETURNING id
+"""
+
+_SNAPSHOT_SQL = f"""
+SELECT (SELECT reason FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS block_reason,
+       EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
+       {_LAST_REQUEST} AS last_request,
+       {_MEMBER_TODAY} AS member_today,
+       {_SERVER_TODAY} AS server_today,
+       {_SERVER_MONTH} AS server_month,
+       {_RUNNING} AS running
+"""
+
+
+def _period_keys(requester: Requester, day_start: datetime, month_start: datetime) -> dict[str, object]:
+    return {
+        "guild": requester.guild_id,
+        "user": requester.user_id,
+        "member_scope": f"member:{requester.user_id}",
+        "day_key": to_db_time(day_start)[:10],
+        "month_key": to_db_time(month_start)[:7],
+    }
 
 
 class QuotaStore:
@@ -101,6 +98,7 @@ class QuotaStore:
     def __init__(self, database: Database, *, defaults: QuotaLimits) -> None:
         self._database = database
         self._defaults = defaults
+        self._limits: dict[int, GuildLimits] = {}
 
     async def reserve_job(
         self,
@@ -113,49 +111,64 @@ class QuotaStore:
         month_start: datetime,
         check: Callable[[QuotaSnapshot], None],
     ) -> int:
-        """In one IMMEDIATE transaction: snapshot usage, let `check` raise a refusal, else insert the job.
+        """One INSERT ... SELECT ... WHERE <every limit holds> RETURNING id: SQLite runs a statement atomically,
+        so no number of simultaneous requests can pass a limit, and it costs one trip to the database thread.
 
-        Nothing is written when `check` raises. Returns the new job id.
+        When nothing was inserted, `check` is given a snapshot to raise the refusal that names the limit.
+        Returns the new job id (the ledger row comes from a trigger).
         """
-        async with self._database.transaction() as connection:
-            snapshot = await _snapshot(
-                connection, requester, defaults=self._defaults, day_start=day_start, month_start=month_start
+        for _ in range(3):
+            limits = (await self.guild_limits(requester.guild_id)).limits
+            rows = await self._database.write_returning(
+                _RESERVE_SQL,
+                {
+                    **_period_keys(requester, day_start, month_start),
+                    "channel": requester.channel_id,
+                    "backend": backend,
+                    "mode": request.mode.value,
+                    "prompt": request.prompt,
+                    "title": request.title,
+                    "tags": request.tags,
+                    "instrumental": int(request.instrumental),
+                    "model": request.model,
+                    "duration": request.duration_seconds,
+                    "now": to_db_time(now),
+                    "cooldown": limits.cooldown_seconds,
+                    "cooldown_cutoff": to_db_time(now - timedelta(seconds=limits.cooldown_seconds)),
+                    "member": limits.per_member_daily,
+                    "daily": limits.daily,
+                    "monthly": limits.monthly,
+                    "concurrent": limits.max_concurrent,
+                },
             )
-            check(snapshot)
-            cursor = await connection.execute(
-                """INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags,
-                                     instrumental, model, duration_seconds, status, charged, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', 1, ?)""",
-                (
-                    requester.guild_id,
-                    requester.channel_id,
-                    requester.user_id,
-                    backend,
-                    request.mode.value,
-                    request.prompt,
-                    request.title,
-                    request.tags,
-                    int(request.instrumental),
-                    request.model,
-                    request.duration_seconds,
-                    to_db_time(now),
-                ),
-            )
-            job_id = cursor.lastrowid
-            await cursor.close()
-            assert job_id is not None
-            await insert_ledger_row(connection, job_id=job_id, change="reserve", now=now)
-            return job_id
+            if rows:
+                return int(rows[0][0])
+            check(await self.snapshot(requester, day_start=day_start, month_start=month_start))
+            # Nothing refuses any more (a job ended in between): try again.
+        raise RuntimeError("a reservation was refused three times by limits that then had room")
 
     async def snapshot(self, requester: Requester, *, day_start: datetime, month_start: datetime) -> QuotaSnapshot:
-        async with self._database.transaction() as connection:
-            return await _snapshot(
-                connection, requester, defaults=self._defaults, day_start=day_start, month_start=month_start
-            )
+        """Everything the policy looks at, read in one statement (so the figures are consistent)."""
+        row = await self._database.fetch_one(_SNAPSHOT_SQL, _period_keys(requester, day_start, month_start))
+        assert row is not None
+        return QuotaSnapshot(
+            limits=(await self.guild_limits(requester.guild_id)).limits,
+            blocked=bool(row["blocked"]),
+            block_reason=row["block_reason"],
+            member_last_request=from_db_time(row["last_request"]) if row["last_request"] else None,
+            member_today=row["member_today"],
+            server_today=row["server_today"],
+            server_month=row["server_month"],
+            running=row["running"],
+        )
 
     async def guild_limits(self, guild_id: int) -> GuildLimits:
-        row = await self._database.fetch_one("SELECT * FROM guild_limits WHERE guild_id = ?", (guild_id,))
-        return _limits_from_row(row, self._defaults)
+        """A server's limits, cached: this process is the database's only writer, and set_limits refreshes it."""
+        cached = self._limits.get(guild_id)
+        if cached is None:
+            row = await self._database.fetch_one("SELECT * FROM guild_limits WHERE guild_id = ?", (guild_id,))
+            cached = self._limits[guild_id] = _limits_from_row(row, self._defaults)
+        return cached
 
     async def set_limits(
         self, guild_id: int, changes: Mapping[str, int], *, actor_id: int, now: datetime
@@ -180,6 +193,7 @@ class QuotaStore:
                 "UPDATE guild_limits SET updated_by = ?, updated_at = ? WHERE guild_id = ?",
                 (actor_id, to_db_time(now), guild_id),
             )
+        self._limits.pop(guild_id, None)
         return applied
 
     async def block(self, guild_id: int, user_id: int, *, reason: str | None, actor_id: int, now: datetime) -> None:
