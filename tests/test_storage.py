@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -176,3 +177,22 @@ async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> 
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.REMOVED, VoteTally(0, 0))
     with pytest.raises(sqlite3.IntegrityError):
         await database.execute("INSERT INTO votes VALUES ('c1', 7, 1, 'x'), ('c1', 7, -1, 'y')")
+
+
+async def test_grouped_writes_fail_alone_and_commit_together(database: Database, tmp_path: Path) -> None:
+    good = "INSERT INTO bot_state (key, value) VALUES (?, ?) RETURNING key"
+    bad = "INSERT INTO quota_counters (guild_id, scope, period, used) VALUES (1, 'day', 'x', -5) RETURNING used"
+    results = await asyncio.gather(
+        database.write_returning(good, ("a", "1")),
+        database.write_returning(bad, ()),
+        database.write_returning(good, ("b", "2")),
+        return_exceptions=True,
+    )
+    assert [tuple(rows[0]) for rows in (results[0], results[2])] == [("a",), ("b",)]  # type: ignore[index]
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    other = sqlite3.connect(tmp_path / "musicbot.sqlite3")
+    try:  # committed: another connection sees both rows, and nothing of the failed statement
+        assert other.execute("SELECT key FROM bot_state ORDER BY key").fetchall() == [("a",), ("b",)]
+        assert other.execute("SELECT count(*) FROM quota_counters").fetchone() == (0,)
+    finally:
+        other.close()

@@ -63,6 +63,8 @@ class Database:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
         self._write_lock = asyncio.Lock()
+        self._group: list[tuple[str, Sequence[Any] | dict[str, Any], asyncio.Future[list[sqlite3.Row]]]] = []
+        self._group_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -126,10 +128,46 @@ class Database:
         return rows[0] if rows else None
 
     async def write_returning(self, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> list[sqlite3.Row]:
-        """One write statement with RETURNING, its rows read to the end (an unread RETURNING cursor keeps
-        the write lock)."""
+        """One atomic write statement with RETURNING, committed before its rows are returned.
+
+        Statements arriving together share one transaction (group commit): each still runs alone and sees the
+        ones before it, but the commit, the costly part, is paid once per group instead of once per statement.
+        """
+        answer: asyncio.Future[list[sqlite3.Row]] = asyncio.get_running_loop().create_future()
+        self._group.append((sql, parameters, answer))
+        if len(self._group) == 1:
+            task = asyncio.create_task(self._commit_group())
+            self._group_tasks.add(task)
+            task.add_done_callback(self._group_tasks.discard)
+        return await answer
+
+    async def _commit_group(self) -> None:
         async with self._write_lock:
-            return list(await self._connection.execute_fetchall(sql, parameters))
+            group, self._group = self._group, []
+            results: list[tuple[asyncio.Future[list[sqlite3.Row]], list[sqlite3.Row] | BaseException]] = []
+            try:
+                await self._connection.execute("BEGIN IMMEDIATE")
+                for sql, parameters, answer in group:
+                    try:
+                        # Read to the end: an unread RETURNING cursor keeps the write lock.
+                        results.append((answer, list(await self._connection.execute_fetchall(sql, parameters))))
+                    except sqlite3.Error as error:  # that statement alone was rolled back
+                        results.append((answer, error))
+                await self._connection.execute("COMMIT")
+            except BaseException as error:
+                if self._connection.in_transaction:
+                    await self._connection.execute("ROLLBACK")
+                results = [(answer, error) for _, _, answer in group]
+                if not isinstance(error, Exception):
+                    raise
+            finally:
+                for answer, result in results:
+                    if answer.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
         """One write statement in its own implicit transaction; returns the rows changed."""
