@@ -23,7 +23,6 @@ from bot.backends.base import (
     ModelSpec,
     PollUpdate,
     Submission,
-    download_audio,
     text_field,
 )
 from bot.errors import MusicApiBadResponseError, MusicApiContentPolicyError, MusicApiInvalidRequestError
@@ -122,7 +121,6 @@ class AimlAudioBackend:
     capabilities = CAPABILITIES
 
     def __init__(self, session: aiohttp.ClientSession, *, base_url: str, api_key: str, request_timeout: float) -> None:
-        self._session = session
         self._http = JsonClient(
             session,
             base_url,
@@ -130,7 +128,6 @@ class AimlAudioBackend:
             request_timeout=request_timeout,
             error_for_status=gateway_error,
         )
-        self._request_timeout = request_timeout
 
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
         """Always asynchronous: there is no wait_audio here, the generation id is polled."""
@@ -149,14 +146,7 @@ class AimlAudioBackend:
         return parse_generation(key, payload)
 
     async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await download_audio(
-            self._session,
-            url,
-            destination,
-            max_bytes=max_bytes,
-            timeout=self._request_timeout,
-            error_for_status=gateway_error,
-        )
+        return await self._http.download(url, destination, max_bytes=max_bytes)
 
     async def probe(self) -> str:
         """Asks for a generation that cannot exist: a bad key is refused (401) before the lookup fails."""

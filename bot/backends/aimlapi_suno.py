@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.backends import AdapterSpec
 from bot.backends.aimlapi_gateway import gateway_error
-from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission, download_audio
+from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission
 from bot.backends.suno_clips import clip_updates, parse_clips
 from bot.errors import MusicApiBadResponseError
 from bot.models import GenerationMode, GenerationRequest
@@ -45,7 +45,6 @@ class AimlSunoBackend:
         wait_audio_timeout: float,
         request_timeout: float,
     ) -> None:
-        self._session = session
         self._http = JsonClient(
             session,
             base_url,
@@ -83,14 +82,7 @@ class AimlSunoBackend:
         return clip_updates(parse_clips(await self._http.request("GET", "/", params=params)))
 
     async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await download_audio(
-            self._session,
-            url,
-            destination,
-            max_bytes=max_bytes,
-            timeout=self._request_timeout,
-            error_for_status=gateway_error,
-        )
+        return await self._http.download(url, destination, max_bytes=max_bytes)
 
     async def probe(self) -> str:
         """Fetches a clip id that cannot exist: free, and it proves the URL and the key."""

@@ -179,6 +179,18 @@ class JsonClient:
         except ValueError as exc:
             raise MusicApiBadResponseError(f"{method} {path} answered with non-JSON: {body[:80]!r}") from exc
 
+    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
+        """A result file (no auth: the providers' file links are public or signed)."""
+        assert self.error_for_status is not None
+        return await download_audio(
+            self.session,
+            url,
+            destination,
+            max_bytes=max_bytes,
+            timeout=self.request_timeout,
+            error_for_status=self.error_for_status,
+        )
+
 
 async def download_audio(
     session: aiohttp.ClientSession,

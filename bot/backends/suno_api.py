@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bot.backends import AdapterSpec
-from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission, download_audio, error_detail
+from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission, error_detail
 from bot.backends.suno_clips import clip_updates, parse_clips
 from bot.errors import (
     MusicApiAuthError,
@@ -59,7 +59,6 @@ class SunoApiBackend:
     def __init__(
         self, session: aiohttp.ClientSession, *, base_url: str, wait_audio_timeout: float, request_timeout: float
     ) -> None:
-        self._session = session
         self._http = JsonClient(session, base_url, request_timeout=request_timeout, error_for_status=suno_api_error)
         self._wait_audio_timeout = wait_audio_timeout
         self._request_timeout = request_timeout
@@ -87,14 +86,7 @@ class SunoApiBackend:
         return clip_updates(parse_clips(payload))
 
     async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await download_audio(
-            self._session,
-            url,
-            destination,
-            max_bytes=max_bytes,
-            timeout=self._request_timeout,
-            error_for_status=suno_api_error,
-        )
+        return await self._http.download(url, destination, max_bytes=max_bytes)
 
     async def probe(self) -> str:
         """GET /api/get_limit: free, and it shows the Suno account behind the server is usable."""

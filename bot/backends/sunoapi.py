@@ -21,7 +21,6 @@ from bot.backends.base import (
     ModelSpec,
     PollUpdate,
     Submission,
-    download_audio,
     seconds_field,
     text_field,
 )
@@ -179,7 +178,6 @@ class SunoTaskBackend:
         request_timeout: float,
         callback_url: str | None,
     ) -> None:
-        self._session = session
         self._http = JsonClient(
             session,
             base_url,
@@ -187,7 +185,6 @@ class SunoTaskBackend:
             request_timeout=request_timeout,
             error_for_status=http_error,
         )
-        self._request_timeout = request_timeout
         self._callback_url = callback_url
 
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
@@ -208,14 +205,7 @@ class SunoTaskBackend:
         return parse_record(task_id, unwrap(payload))
 
     async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await download_audio(
-            self._session,
-            url,
-            destination,
-            max_bytes=max_bytes,
-            timeout=self._request_timeout,
-            error_for_status=http_error,
-        )
+        return await self._http.download(url, destination, max_bytes=max_bytes)
 
     async def probe(self) -> str:
         credits_left = unwrap(await self._http.request("GET", "/api/v1/generate/credit"))
