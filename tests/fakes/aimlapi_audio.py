@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.music_api import (
     BODY_VALIDATION_MESSAGE,
     GATEWAY_MESSAGES,
@@ -227,7 +227,7 @@ class FakeGeneration:
         return _STATUS_ORDER[min(_STATUS_ORDER.index(natural), _STATUS_ORDER.index(ceiling))]
 
 
-class FakeAimlAudioApi:
+class FakeAimlAudioApi(LoopbackServer):
     """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's `/v2/generate/audio`."""
 
     def __init__(
@@ -260,46 +260,11 @@ class FakeAimlAudioApi:
         self.id_style: IdStyle = id_style
         self.generations: dict[str, FakeGeneration] = {}
         self.requests: list[RecordedRequest] = []
-        self.base_url = ""
         self._clock = clock
         self._ids = random.Random(seed)
         self._outcomes: deque[AudioOutcome] = deque()
         self._interceptions: dict[str, deque[Interception]] = {route: deque() for route in ROUTES}
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-
-    # ---------------------------------------------------------------- lifecycle
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            raise RuntimeError("FakeAimlAudioApi is already running")
-        self._closing = asyncio.Event()
-        runner = web.AppRunner(self._build_app(), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-        self._runner = runner
-
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        self._closing.set()
-        await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- control surface
 

@@ -25,10 +25,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer
 
 Route = Literal[
     "generate",
@@ -216,7 +217,7 @@ class RecordedRequest:
     status: int | None = None
 
 
-class FakeMusicApi:
+class FakeMusicApi(LoopbackServer):
     """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's Suno v1 routes and, on the same
     clip store, like a self-hosted gcui-art/suno-api server's /api/* routes."""
 
@@ -259,47 +260,12 @@ class FakeMusicApi:
         self.feed_page_size = 20
         self.clips: dict[str, FakeClip] = {}
         self.requests: list[RecordedRequest] = []
-        self.base_url = ""
         self._clock = clock
         self._ids = random.Random(seed)
         self._outcomes: deque[ClipOutcome] = deque()
         self._interceptions: dict[str, deque[Interception]] = {route: deque() for route in ROUTES}
         self._generations = 0
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-
-    # ---------------------------------------------------------------- lifecycle
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            raise RuntimeError("FakeMusicApi is already running")
-        self._closing = asyncio.Event()
-        runner = web.AppRunner(self._build_app(), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-        self._runner = runner
-
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        self._closing.set()
-        await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- control surface
 

@@ -31,11 +31,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.music_api import TINY_PNG, _compose_song, _duration_for, _fake_mp3, _json_or_none, _send_bytes
 
 Route = Literal["generate", "record", "credit", "file"]
@@ -267,7 +267,7 @@ class _SongView:
     duration: float | None
 
 
-class FakeSunoTaskApi:
+class FakeSunoTaskApi(LoopbackServer):
     """aiohttp server on 127.0.0.1 (random port) that behaves like sunoapi.org / kie.ai's Suno task API."""
 
     def __init__(
@@ -298,47 +298,12 @@ class FakeSunoTaskApi:
         self.title_limit = title_limit
         self.tasks: dict[str, FakeTask] = {}
         self.requests: list[RecordedRequest] = []
-        self.base_url = ""
         self._clock = clock
         self._ids = random.Random(seed)
         self._outcomes: deque[TaskOutcome] = deque()
         self._interceptions: dict[str, deque[Interception]] = {route: deque() for route in ROUTES}
         self._songs: dict[str, tuple[FakeTask, int]] = {}
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-
-    # ---------------------------------------------------------------- lifecycle
-
-    async def start(self) -> None:
-        if self._runner is not None:
-            raise RuntimeError("FakeSunoTaskApi is already running")
-        self._closing = asyncio.Event()
-        runner = web.AppRunner(self._build_app(), shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-        self._runner = runner
-
-    async def stop(self) -> None:
-        if self._runner is None:
-            return
-        self._closing.set()
-        await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ---------------------------------------------------------------- control surface
 

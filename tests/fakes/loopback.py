@@ -1,0 +1,50 @@
+"""What every fake server shares: an aiohttp app served on 127.0.0.1 at a random port, started and stopped
+(or used with `async with`), with an event its slow handlers watch so a stop cuts them short."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+
+class LoopbackServer:
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+    _closing: asyncio.Event
+
+    def _build_app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError(f"{type(self).__name__} is already running")
+        self._closing = asyncio.Event()
+        runner = web.AppRunner(self._build_app(), shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+        self._runner = runner
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        self._closing.set()
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
