@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -410,48 +410,17 @@ class GenerationService:
         resumed: bool,
     ) -> JobOutcome:
         """Delivers each clip as soon as it has audio, until every poll key is done or the deadline passes."""
-        latest: dict[str, Clip] = {}
-        positions = {clip.id: position for position, clip in enumerate(clips)}
-        delivered: set[str] = await self._jobs.delivered_clip_ids(job.id) if resumed else set()
-        maybe_posted = await self._jobs.clips_maybe_posted(job.id) if resumed else set()
-        failed: dict[str, str] = {}
-        waiting_for_discord: set[str] = set()
-        task_error: MusicApiError | None = None
-
-        def unsettled() -> set[str]:
-            settled = delivered | failed.keys() | waiting_for_discord
-            return {clip_id for clip_id in latest if clip_id not in settled}
+        book = _ClipBook(
+            positions={clip.id: position for position, clip in enumerate(clips)},
+            delivered=await self._jobs.delivered_clip_ids(job.id) if resumed else set(),
+            maybe_posted=await self._jobs.clips_maybe_posted(job.id) if resumed else set(),
+        )
 
         async def absorb(update: PollUpdate) -> None:
-            nonlocal task_error
-            for clip in update.clips:
-                positions.setdefault(clip.id, len(positions))
-            fresh = [clip for clip in update.clips if clip != latest.get(clip.id)]
-            if fresh:
-                await self._jobs.save_clips(job.id, [(positions[clip.id], clip) for clip in fresh], polling=True)
-            for clip in update.clips:
-                latest[clip.id] = clip
-                if clip.id in delivered or clip.id in failed or clip.id in waiting_for_discord:
-                    continue
-                if clip.has_audio:
-                    await progress.show(Phase.FINISHING)
-                    position = positions[clip.id]
-                    result = await self._deliver(job, clip, position, target, maybe_posted=clip.id in maybe_posted)
-                    if result is DeliveryResult.POSTED:
-                        delivered.add(clip.id)
-                    elif result is DeliveryResult.PENDING:
-                        waiting_for_discord.add(clip.id)
-                    else:
-                        failed[clip.id] = "could not be posted"
-                elif clip.status.is_terminal or update.done:
-                    failed[clip.id] = clip.error_message or "no audio was produced"
-                elif clip.status is ClipStatus.STREAMING:
-                    await progress.show(Phase.GENERATING)
-            if update.error is not None:
-                task_error = update.error
+            await self._absorb(job, book, update, target, progress)
 
         if resumed:  # fresh states first: the clips may have finished while the bot was away
-            latest.update({clip.id: clip for clip in clips})
+            book.latest.update({clip.id: clip for clip in clips})
             pending = await self._poll_now(job, keys, absorb)
         else:
             for clip in clips:
@@ -473,10 +442,32 @@ class GenerationService:
                 await absorb(update)
                 if update.done:
                     pending.discard(update.key)
-        if waiting_for_discord:
-            return await self._hold_for_redelivery(job, len(delivered), max(len(latest), 1))
-        expected = max(len(latest), 1)
-        return await self._conclude(job, expected, delivered, failed, pending | unsettled(), poll_error or task_error)
+        if book.waiting_for_discord:
+            return await self._hold_for_redelivery(job, len(book.delivered), max(len(book.latest), 1))
+        return await self._conclude(job, book, pending | book.unsettled(), poll_error or book.task_error)
+
+    async def _absorb(
+        self, job: Job, book: _ClipBook, update: PollUpdate, target: DeliveryTarget, progress: _ProgressThrottle
+    ) -> None:
+        """Stores fresh clip states, delivers clips that have audio, and notes the ones that failed."""
+        fresh = [clip for clip in update.clips if clip != book.latest.get(clip.id)]
+        if fresh:
+            await self._jobs.save_clips(job.id, [(book.position(clip.id), clip) for clip in fresh], polling=True)
+        for clip in update.clips:
+            book.latest[clip.id] = clip
+            if book.is_settled(clip.id):
+                continue
+            if clip.has_audio:
+                await progress.show(Phase.FINISHING)
+                maybe_posted = clip.id in book.maybe_posted
+                result = await self._deliver(job, clip, book.position(clip.id), target, maybe_posted=maybe_posted)
+                book.record(clip.id, result)
+            elif clip.status.is_terminal or update.done:
+                book.failed[clip.id] = clip.error_message or "no audio was produced"
+            elif clip.status is ClipStatus.STREAMING:
+                await progress.show(Phase.GENERATING)
+        if update.error is not None:
+            book.task_error = update.error
 
     async def _poll_now(
         self, job: Job, keys: tuple[str, ...], absorb: Callable[[PollUpdate], Awaitable[None]]
@@ -502,29 +493,24 @@ class GenerationService:
         return JobOutcome(job=await self._jobs.get(job.id), delivered=delivered, expected=expected, message=message)
 
     async def _conclude(
-        self,
-        job: Job,
-        expected: int,
-        delivered: set[str],
-        failed: dict[str, str],
-        pending: set[str],
-        poll_error: MusicApiError | None,
+        self, job: Job, book: _ClipBook, pending: set[str], poll_error: MusicApiError | None
     ) -> JobOutcome:
+        expected, delivered, failed = max(len(book.latest), 1), len(book.delivered), book.failed
         if poll_error is not None:
-            return await self._settle(job, len(delivered), poll_error.reason, poll_error.detail, expected)
+            return await self._settle(job, delivered, poll_error.reason, poll_error.detail, expected)
         if pending:
             minutes = self._deadline.total_seconds() / 60
             detail = f"{len(pending)} of {expected} songs unfinished after {minutes:g} minutes"
-            return await self._settle(job, len(delivered), FailureReason.DEADLINE, detail, expected)
+            return await self._settle(job, delivered, FailureReason.DEADLINE, detail, expected)
         if failed and not delivered:
-            if all(reason == "could not be posted" for reason in failed.values()):
+            if all(reason == UNPOSTABLE for reason in failed.values()):
                 return await self._settle(job, 0, FailureReason.DELIVERY_FAILED, None, expected)
             reasons = "; ".join(sorted(set(failed.values())))
             return await self._settle(job, 0, FailureReason.CLIPS_FAILED, reasons, expected)
         if failed:
             reasons = "; ".join(sorted(set(failed.values())))
-            return await self._settle(job, len(delivered), FailureReason.CLIPS_FAILED, reasons, expected)
-        return await self._settle(job, len(delivered), None, None, expected)
+            return await self._settle(job, delivered, FailureReason.CLIPS_FAILED, reasons, expected)
+        return await self._settle(job, delivered, None, None, expected)
 
     async def _settle(
         self,
@@ -629,6 +615,41 @@ class GenerationService:
             time.monotonic() - started,
         )
         return DeliveryResult.POSTED
+
+
+UNPOSTABLE = "could not be posted"
+
+
+@dataclass(eq=False)
+class _ClipBook:
+    """Where each clip of one job stands while the job is followed: its latest state, its position in the
+    job, and how it was settled (posted, failed, or waiting for Discord to recover)."""
+
+    positions: dict[str, int]
+    delivered: set[str]
+    maybe_posted: set[str]
+    latest: dict[str, Clip] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    waiting_for_discord: set[str] = field(default_factory=set)
+    task_error: MusicApiError | None = None
+
+    def position(self, clip_id: str) -> int:
+        """A clip keeps the position it first appeared at; new ones (task backends) go after the others."""
+        return self.positions.setdefault(clip_id, len(self.positions))
+
+    def is_settled(self, clip_id: str) -> bool:
+        return clip_id in self.delivered or clip_id in self.failed or clip_id in self.waiting_for_discord
+
+    def unsettled(self) -> set[str]:
+        return {clip_id for clip_id in self.latest if not self.is_settled(clip_id)}
+
+    def record(self, clip_id: str, result: DeliveryResult) -> None:
+        if result is DeliveryResult.POSTED:
+            self.delivered.add(clip_id)
+        elif result is DeliveryResult.PENDING:
+            self.waiting_for_discord.add(clip_id)
+        else:
+            self.failed[clip_id] = UNPOSTABLE
 
 
 class _ProgressThrottle:
