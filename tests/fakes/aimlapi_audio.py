@@ -10,7 +10,6 @@ like the signed CDN links the real API hands out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import string
@@ -364,16 +363,6 @@ class FakeAimlAudioApi(LoopbackServer):
             return response
 
         return endpoint
-
-    def _intercept(self, route: Route, interception: Interception, times: int) -> None:
-        if route not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTES)}")
-        self._interceptions[route].extend([interception] * times)
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep that stop() cuts short, so hung handlers never block shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
     # ---------------------------------------------------------------- routes
 

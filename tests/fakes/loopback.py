@@ -4,16 +4,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
 from aiohttp import web
+
+Interception = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
 class LoopbackServer:
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _closing: asyncio.Event
+    # Per route name, the answers armed by fail_next/hang_next, used in order before the real handler.
+    _interceptions: dict[str, deque[Interception]]
 
     def _build_app(self) -> web.Application:
         raise NotImplementedError
@@ -36,6 +43,16 @@ class LoopbackServer:
         self._closing.set()
         await self._runner.cleanup()
         self._runner = None
+
+    def _intercept(self, route: str, interception: Interception, times: int) -> None:
+        if route not in self._interceptions:
+            raise ValueError(f"unknown route {route!r}; expected one of {sorted(self._interceptions)}")
+        self._interceptions[route].extend([interception] * times)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep that stop() cuts short, so hung handlers never block shutdown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
     async def __aenter__(self) -> Self:
         await self.start()

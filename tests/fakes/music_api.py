@@ -10,7 +10,6 @@ with the aimlapi routes, but need no key, answer 200, coerce flags with JS `Bool
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import json
@@ -422,16 +421,6 @@ class FakeMusicApi(LoopbackServer):
             return response
 
         return endpoint
-
-    def _intercept(self, route: Route, interception: Interception, times: int) -> None:
-        if route not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTES)}")
-        self._interceptions[route].extend([interception] * times)
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep that stop() cuts short, so hung handlers never block shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
     # ---------------------------------------------------------------- music API routes
 

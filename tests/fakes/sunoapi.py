@@ -22,7 +22,6 @@ Choices where the provider docs are vague (documented here and in the report):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -411,16 +410,6 @@ class FakeSunoTaskApi(LoopbackServer):
             return response
 
         return endpoint
-
-    def _intercept(self, route: Route, interception: Interception, times: int) -> None:
-        if route not in ROUTES:
-            raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTES)}")
-        self._interceptions[route].extend([interception] * times)
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep that stop() cuts short, so hung handlers never block shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
 
     def _envelope(self, code: int, msg: str, data: Any, *, http_status: int | None = None) -> web.Response:
         if http_status is None:
