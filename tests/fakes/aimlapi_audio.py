@@ -23,21 +23,18 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer, RecordedRequest
 from tests.fakes.music_api import (
     BODY_VALIDATION_MESSAGE,
     GATEWAY_MESSAGES,
     OUT_OF_CREDITS_MESSAGE,
     QUERY_VALIDATION_MESSAGE,
     UNAUTHORIZED_MESSAGE,
-    Handler,
     Interception,
-    RecordedRequest,
     _access_denied,
     _fake_mp3,
     _gateway_error,
     _json_body,
-    _json_or_none,
     _send_bytes,
     _zod_type,
 )
@@ -342,27 +339,6 @@ class FakeAimlAudioApi(LoopbackServer):
         router.add_get("/files/{generation_id:.+}.mp3", self._endpoint("file", self._handle_file))
         router.add_route("*", "/{tail:.*}", self._endpoint(None, self._handle_not_found))
         return app
-
-    def _endpoint(self, route: Route | None, handler: Handler) -> Handler:
-        async def endpoint(request: web.Request) -> web.StreamResponse:
-            record = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                json=_json_or_none(await request.text()),
-                headers=dict(request.headers),
-                route=route,
-            )
-            self.requests.append(record)
-            response = None
-            if route is not None and self._interceptions[route]:
-                response = await self._interceptions[route].popleft()(request)
-            if response is None:
-                response = await handler(request)
-            record.status = response.status
-            return response
-
-        return endpoint
 
     # ---------------------------------------------------------------- routes
 

@@ -5,14 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 
 Interception = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class RecordedRequest:
+    """One request a fake received. `status` (HTTP) is None while it is still being answered; `code` is an
+    envelope code, for APIs that put one in their bodies."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    route: str | None
+    status: int | None = None
+    code: int | None = None
+
+
+def json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 class LoopbackServer:
@@ -21,6 +46,7 @@ class LoopbackServer:
     _closing: asyncio.Event
     # Per route name, the answers armed by fail_next/hang_next, used in order before the real handler.
     _interceptions: dict[str, deque[Interception]]
+    requests: list[RecordedRequest]
 
     def _build_app(self) -> web.Application:
         raise NotImplementedError
@@ -43,6 +69,33 @@ class LoopbackServer:
         self._closing.set()
         await self._runner.cleanup()
         self._runner = None
+
+    def _answered(self, record: RecordedRequest, response: web.StreamResponse) -> None:
+        """Hook: note more about the answer on the record (the HTTP status is always noted)."""
+
+    def _endpoint(self, route: str | None, handler: Handler) -> Handler:
+        """Wraps a handler: records the request, serves an armed failure or hang first, then the handler."""
+
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            record = RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                json=json_or_none(await request.text()),
+                headers=dict(request.headers),
+                route=route,
+            )
+            self.requests.append(record)
+            response = None
+            if route is not None and self._interceptions[route]:
+                response = await self._interceptions[route].popleft()(request)
+            if response is None:
+                response = await handler(request)
+            record.status = response.status
+            self._answered(record, response)
+            return response
+
+        return endpoint
 
     def _intercept(self, route: str, interception: Interception, times: int) -> None:
         if route not in self._interceptions:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.loopback import LoopbackServer, RecordedRequest, json_or_none
 
 Route = Literal[
     "generate",
@@ -201,19 +201,6 @@ class FakeClip:
         elif outcome.kind == "error":
             ceiling = "streaming"
         return _STATUS_ORDER[min(_STATUS_ORDER.index(natural), _STATUS_ORDER.index(ceiling))]
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received; `status` is None while it is still being answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: dict[str, str]
-    route: str | None
-    status: int | None = None
 
 
 class FakeMusicApi(LoopbackServer):
@@ -400,27 +387,6 @@ class FakeMusicApi(LoopbackServer):
             router.add_route("*", path, self._endpoint(None, self._handle_method_not_allowed))
         router.add_route("*", "/{tail:.*}", self._endpoint(None, self._handle_not_found))
         return app
-
-    def _endpoint(self, route: Route | None, handler: Handler) -> Handler:
-        async def endpoint(request: web.Request) -> web.StreamResponse:
-            record = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                json=_json_or_none(await request.text()),
-                headers=dict(request.headers),
-                route=route,
-            )
-            self.requests.append(record)
-            response = None
-            if route is not None and self._interceptions[route]:
-                response = await self._interceptions[route].popleft()(request)
-            if response is None:
-                response = await handler(request)
-            record.status = response.status
-            return response
-
-        return endpoint
 
     # ---------------------------------------------------------------- music API routes
 
@@ -753,14 +719,7 @@ async def _json_body(request: web.Request) -> object:
     """The parsed JSON body, or None (zod's `undefined`) when it is absent, not JSON or not sent as JSON."""
     if request.content_type != "application/json":
         return None
-    return _json_or_none(await request.text())
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
+    return json_or_none(await request.text())
 
 
 def _parse_ids(query: Mapping[str, str]) -> list[str] | str:

@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer
-from tests.fakes.music_api import TINY_PNG, _compose_song, _duration_for, _fake_mp3, _json_or_none, _send_bytes
+from tests.fakes.loopback import LoopbackServer, RecordedRequest, json_or_none
+from tests.fakes.music_api import TINY_PNG, _compose_song, _duration_for, _fake_mp3, _send_bytes
 
 Route = Literal["generate", "record", "credit", "file"]
 """Routes that accept injected failures: generate (POST /api/v1/generate), record (record-info), credit, and file
@@ -242,21 +242,6 @@ class FakeTask:
         return _PROGRESS[min(_PROGRESS.index(natural), _PROGRESS.index(ceiling))]
 
 
-@dataclass
-class RecordedRequest:
-    """One request the fake received. `status` (HTTP) and `code` (envelope) are None until answered;
-    `code` stays None for answers that are not a JSON envelope (files, raw failures)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: dict[str, str]
-    route: str | None
-    status: int | None = None
-    code: int | None = None
-
-
 @dataclass(frozen=True)
 class _SongView:
     song: FakeSong
@@ -389,27 +374,8 @@ class FakeSunoTaskApi(LoopbackServer):
         router.add_route("*", "/{tail:.*}", self._endpoint(None, self._handle_not_found))
         return app
 
-    def _endpoint(self, route: Route | None, handler: Handler) -> Handler:
-        async def endpoint(request: web.Request) -> web.StreamResponse:
-            record = RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=dict(request.query),
-                json=_json_or_none(await request.text()),
-                headers=dict(request.headers),
-                route=route,
-            )
-            self.requests.append(record)
-            response = None
-            if route is not None and self._interceptions[route]:
-                response = await self._interceptions[route].popleft()(request)
-            if response is None:
-                response = await handler(request)
-            record.status = response.status
-            record.code = _envelope_code(response)
-            return response
-
-        return endpoint
+    def _answered(self, record: RecordedRequest, response: web.StreamResponse) -> None:
+        record.code = _envelope_code(response)
 
     def _envelope(self, code: int, msg: str, data: Any, *, http_status: int | None = None) -> web.Response:
         if http_status is None:
@@ -421,7 +387,7 @@ class FakeSunoTaskApi(LoopbackServer):
     async def _handle_generate(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
             return self._envelope(401, UNAUTHORIZED_MESSAGE, None)
-        body = _json_or_none(await request.text()) if request.content_type == "application/json" else None
+        body = json_or_none(await request.text()) if request.content_type == "application/json" else None
         problem = self._validate(body)
         if problem is not None:
             return self._envelope(*problem, None)
@@ -642,6 +608,6 @@ def _envelope_code(response: web.StreamResponse) -> int | None:
     body = response.body
     if not isinstance(body, bytes | bytearray):
         return None
-    parsed = _json_or_none(bytes(body).decode("utf-8", "replace"))
+    parsed = json_or_none(bytes(body).decode("utf-8", "replace"))
     code = parsed.get("code") if isinstance(parsed, dict) else None
     return code if isinstance(code, int) and not isinstance(code, bool) else None
