@@ -91,6 +91,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 voting=VotingService(VoteStore(database), clock=clock),
                 poller=poller,
                 state=BotStateStore(database),
+                clock=clock,
             )
             bot = MusicBot(settings=settings, services=services)
             monitor = LoopStallMonitor()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
+from bot.clock import Clock
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
 from bot.quota import QuotaService
@@ -32,6 +33,7 @@ class Services:
     voting: VotingService
     poller: JobPoller
     state: BotStateStore
+    clock: Clock
 
 
 class MusicBot(commands.Bot):

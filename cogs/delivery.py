@@ -155,7 +155,8 @@ class InteractionDelivery(ChannelDelivery):
         return max(self._interaction.filesize_limit, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
 
     def _token_usable(self) -> bool:
-        return not self._token_dead and discord.utils.utcnow() < self._interaction.created_at + TOKEN_SAFE_LIFETIME
+        now = self._bot.services.clock()
+        return not self._token_dead and now < self._interaction.created_at + TOKEN_SAFE_LIFETIME
 
     def _token_died(self, error: discord.HTTPException) -> bool:
         """True when the error means the token is gone for good; it is then never used again."""

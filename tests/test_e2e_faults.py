@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from tests.fakes.discord_models import DEFAULT_BOT_PERMISSIONS
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import ClipTimings, FakeMusicApi
@@ -142,3 +144,21 @@ async def test_commands_during_shutdown_are_refused_kindly(harness: RunningBot) 
     assert interaction.ephemeral
     assert "restarting" in interaction.callbacks[0]["data"]["content"]
     assert await harness.query("SELECT id FROM jobs") == []
+
+
+async def test_after_fourteen_minutes_the_token_is_not_even_tried(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=1.0)
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", clock=clock, generation_deadline_seconds=3600
+    ) as h:
+        interaction = await h.music("a slow afternoon")
+        await h.discord.wait_for(lambda: bool(interaction.callbacks))
+        clock.advance(minutes=14, seconds=5)  # the bot's clock; Discord would take the token a while longer
+        await h.discord.wait_for(lambda: len([m for m in h.discord.messages(h.channel_id) if m.embeds]) == 2, 15)
+        assert interaction.followups == []
+        assert token_failures(h) == []
+        for message in (m for m in h.discord.messages(h.channel_id) if m.embeds):
+            assert message.pinged() == {f"user:{h.member_id}"}
