@@ -146,6 +146,8 @@ class InteractionDelivery(ChannelDelivery):
         super().__init__(bot, job, clip_view)
         self._interaction = interaction
         self._token_dead = False
+        # Timed on the bot's clock from when the command arrived (within 3 s of Discord creating it).
+        self._token_expires = bot.services.clock() + TOKEN_SAFE_LIFETIME
 
     @property
     def upload_limit(self) -> int:
@@ -155,8 +157,7 @@ class InteractionDelivery(ChannelDelivery):
         return max(self._interaction.filesize_limit, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
 
     def _token_usable(self) -> bool:
-        now = self._bot.services.clock()
-        return not self._token_dead and now < self._interaction.created_at + TOKEN_SAFE_LIFETIME
+        return not self._token_dead and self._bot.services.clock() < self._token_expires
 
     def _token_died(self, error: discord.HTTPException) -> bool:
         """True when the error means the token is gone for good; it is then never used again."""
