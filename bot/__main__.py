@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import discord
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
 from bot.backends import create_backend
@@ -150,6 +152,11 @@ def main() -> None:
         settings = Settings()  # type: ignore[call-arg]  # read from the environment and .env
     except ValidationError as error:
         print(f"musicbot: {describe_settings_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except SettingsError as error:  # a value that had to be JSON (COST_PER_GENERATION) was not
+        found = re.search(r'field "(\w+)"', str(error))
+        variable = found.group(1).upper() if found else "a setting"
+        print(f"musicbot: configuration error: {variable} is invalid: it must be JSON", file=sys.stderr)
         raise SystemExit(2) from None
     if arguments == ["doctor"]:
         doctor(settings)

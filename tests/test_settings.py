@@ -70,3 +70,15 @@ def test_invalid_secret_is_never_echoed(tmp_path: Path) -> None:
     assert "LOG_LEVEL is invalid" in result.stderr
     assert "super-secret-token" not in result.stderr + result.stdout
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_json_setting_is_one_line_too(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key not in {"DISCORD_TOKEN", "AIML_API_KEY"}}
+    env.update({"DISCORD_TOKEN": "t", "AIML_API_KEY": "k", "COST_PER_GENERATION": "{not json"})
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "musicbot: configuration error: COST_PER_GENERATION is invalid: it must be JSON"
+    ]
