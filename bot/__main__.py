@@ -28,7 +28,7 @@ from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.settings import Settings
 from bot.storage import BotStateStore, Database, JobStore, QuotaStore, VoteStore
-from bot.storage.database import MigrationError
+from bot.storage.database import DatabaseOpenError, MigrationError
 from bot.voting import VotingService
 
 log = logging.getLogger("bot")
@@ -176,6 +176,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except MigrationError as error:
         print(f"musicbot: database upgrade failed: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except DatabaseOpenError as error:
+        print(f"musicbot: {error} (check DATABASE_URL and the folder's permissions)", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -82,3 +82,18 @@ def test_malformed_json_setting_is_one_line_too(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "musicbot: configuration error: COST_PER_GENERATION is invalid: it must be JSON"
     ]
+
+
+def test_unusable_database_path_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database folder should be")
+    env = {key: value for key, value in os.environ.items() if key not in {"DISCORD_TOKEN", "AIML_API_KEY"}}
+    env.update({"DISCORD_TOKEN": "t", "AIML_API_KEY": "k", "DATABASE_URL": f"sqlite:///{blocker}/db.sqlite3"})
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("musicbot: cannot open the database at ")
+    assert "check DATABASE_URL" in lines[0]

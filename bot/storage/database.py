@@ -53,6 +53,10 @@ def from_db_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+class DatabaseOpenError(RuntimeError):
+    """The database file cannot be created or opened (a missing or read-only folder, a file that is not SQLite)."""
+
+
 class MigrationError(RuntimeError):
     """A migration failed; the database was left at its previous version."""
 
@@ -72,11 +76,14 @@ class Database:
         """Opens (creating folders as needed), migrates, and closes the database on exit."""
         if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer is needed")
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
+        try:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            connection = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
+            await connection.execute("PRAGMA journal_mode = WAL")
+        except (OSError, sqlite3.Error) as error:
+            raise DatabaseOpenError(f"cannot open the database at {path}: {error}") from error
         try:
             connection.row_factory = aiosqlite.Row
-            await connection.execute("PRAGMA journal_mode = WAL")
             await connection.execute("PRAGMA foreign_keys = ON")
             await connection.execute("PRAGMA synchronous = NORMAL")
             database = cls(connection)
