@@ -39,6 +39,7 @@ def check_settings(settings: Settings) -> list[Finding]:
     return [
         Finding(True, "settings load without errors"),
         Finding(True, f"music backend: {settings.music_backend} at {_backend_url(settings)} (API key {key})"),
+        Finding(True, f"  {adapters()[settings.music_backend].summary}"),
         Finding(
             True, f"wait_audio: {settings.wait_audio}; generation deadline {settings.generation_deadline_seconds:g}s"
         ),

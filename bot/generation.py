@@ -224,16 +224,8 @@ class GenerationService:
         self._started_at = clock()
 
     @property
-    def backend_name(self) -> str:
-        return self._backend.name
-
-    @property
     def capabilities(self) -> Capabilities:
         return self._backend.capabilities
-
-    @property
-    def running_jobs(self) -> int:
-        return len(self._running)
 
     async def accept(self, requester: Requester, request: GenerationRequest) -> Job:
         """Validates, then reserves quota and persists the job in one transaction. Raises UserFacingError."""
@@ -285,7 +277,7 @@ class GenerationService:
         when Discord failed and the job waits for redelivery). Returns their tasks."""
         started = []
         for job in await self._jobs.unfinished():
-            if job.id in self._claimed or job.id in self._running:
+            if job.id in self._claimed:  # started here (a running task) or about to be
                 continue
             if job.status is JobStatus.RESERVED and job.created_at >= self._started_at:
                 continue

@@ -70,11 +70,12 @@ class ChannelDelivery:
         await self._edit_response(content=render_progress(job, phase))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
-        await self._edit_response(content=render_outcome(outcome))
+        text = render_outcome(outcome)
+        await self._edit_response(content=text)
         if outcome.job.status is not JobStatus.DELIVERED:
             # The edited message pings nobody; a requester who is no longer watching must hear the news.
             await self._channel().send(
-                content=f"<@{outcome.job.requester.user_id}> {render_outcome(outcome)}",
+                content=f"<@{outcome.job.requester.user_id}> {text}",
                 allowed_mentions=self._requester_mention(),
             )
 
