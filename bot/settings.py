@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.models import QuotaLimits
 
@@ -44,6 +45,15 @@ class Settings(BaseSettings):
     default_per_member_daily: int = Field(default=5, ge=-1)
     default_cooldown_seconds: int = Field(default=0, ge=0)
     default_max_concurrent: int = Field(default=4, ge=-1)
+    # The operator's protection from the servers: a bot-wide budget, ceilings moderators cannot pass, and an
+    # optional list of the only servers allowed to generate. -1 = no budget / no ceiling; empty = every server.
+    global_daily_limit: int = Field(default=-1, ge=-1)
+    global_monthly_limit: int = Field(default=-1, ge=-1)
+    max_daily_limit: int = Field(default=-1, ge=-1)
+    max_monthly_limit: int = Field(default=-1, ge=-1)
+    max_per_member_daily: int = Field(default=-1, ge=-1)
+    max_concurrent_limit: int = Field(default=-1, ge=-1)
+    allowed_guild_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # What one generation costs on each backend, in that backend's unit; unset ones use the adapter's default.
     cost_per_generation: dict[str, int] = Field(default_factory=dict)
 
@@ -57,6 +67,11 @@ class Settings(BaseSettings):
     retry_base_delay_seconds: float = Field(default=1.0, ge=0)
     redelivery_interval_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # A download may take at most this long (never past the job's deadline) and must keep at least this pace.
+    download_timeout_seconds: float = Field(default=300.0, gt=0)
+    download_min_bytes_per_second: int = Field(default=16_384, ge=0)
+    # Working files (downloads before they are posted) live in DATA_DIR/tmp-audio; default: the database's folder.
+    data_dir: Path | None = None
 
     @field_validator("aiml_api_base_url", "suno_api_base_url", "sunoapi_base_url")
     @classmethod
@@ -70,6 +85,17 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         if not value.startswith("sqlite:///") or value == "sqlite:///":
             raise ValueError("must look like sqlite:///relative/path or sqlite:////absolute/path")
+        return value
+
+    @field_validator("allowed_guild_ids", mode="before")
+    @classmethod
+    def _split_guild_ids(cls, value: object) -> object:
+        """`ALLOWED_GUILD_IDS=123,456` (commas or spaces), or a JSON list."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
         return value
 
     @field_validator("log_level", mode="before")
@@ -127,6 +153,22 @@ class Settings(BaseSettings):
             cooldown_seconds=self.default_cooldown_seconds,
             max_concurrent=self.default_max_concurrent,
         )
+
+    @property
+    def ceilings(self) -> QuotaLimits:
+        """The most any server may be given (-1 = no ceiling); cooldowns have none."""
+        return QuotaLimits(
+            daily=self.max_daily_limit,
+            monthly=self.max_monthly_limit,
+            per_member_daily=self.max_per_member_daily,
+            cooldown_seconds=0,
+            max_concurrent=self.max_concurrent_limit,
+        )
+
+    @property
+    def temp_audio_dir(self) -> Path:
+        """One folder for downloads in flight; emptied at every start (a killed process leaves files behind)."""
+        return (self.data_dir or self.database_path.parent) / "tmp-audio"
 
     @property
     def database_path(self) -> Path:
