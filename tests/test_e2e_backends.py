@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.backends.sunoapi import INERT_CALLBACK_URL
 from tests.fakes.aimlapi_audio import AudioOutcome, AudioTimings, FakeAimlAudioApi
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
@@ -168,9 +169,34 @@ async def test_sunoapi_task_backend_end_to_end(task_harness: RunningBot, task_ap
     for message, song_id in zip(interaction.followups, task_api.tasks[task_id].song_ids, strict=True):
         assert message.attachments[0].data == task_api.audio_bytes(song_id)
     body = next(request for request in task_api.requests if request.route == "generate").json
-    assert body == {"customMode": False, "instrumental": False, "model": "V4_5", "prompt": "a reseller song"}
+    # No SUNOAPI_CALLBACK_URL is set: the inert one is sent, as kie.ai refuses a request without any.
+    assert body == {
+        "customMode": False,
+        "instrumental": False,
+        "model": "V4_5",
+        "prompt": "a reseller song",
+        "callBackUrl": INERT_CALLBACK_URL,
+    }
     jobs = await task_harness.query("SELECT provider_task_id, status FROM jobs")
     assert jobs == [{"provider_task_id": task_id, "status": "delivered"}]
+
+
+async def test_sunoapi_sends_the_operators_callback_url(
+    discord_fake: FakeDiscord, api: FakeMusicApi, task_api: FakeSunoTaskApi, tmp_path: Path
+) -> None:
+    async with running_bot(
+        discord_fake,
+        api,
+        tmp_path / "db.sqlite3",
+        music_backend="sunoapi",
+        sunoapi_base_url=task_api.base_url,
+        sunoapi_key=task_api.api_key,
+        sunoapi_callback_url="https://bot.example.org/suno-callback",
+    ) as harness:
+        final = await harness.finished(await harness.music("with a callback"))
+    assert final.content.startswith("✅")
+    body = next(request for request in task_api.requests if request.route == "generate").json
+    assert body["callBackUrl"] == "https://bot.example.org/suno-callback"
 
 
 @pytest.mark.parametrize(
@@ -221,4 +247,5 @@ async def test_sunoapi_custom_mode_maps_fields(task_harness: RunningBot, task_ap
         "style": "synthwave",
         "title": "Neon",
         "prompt": "[Verse]\nla la",
+        "callBackUrl": INERT_CALLBACK_URL,
     }

@@ -39,6 +39,7 @@ CUSTOM_BODY: dict[str, Any] = {
     "title": "Roof Cats",
     "negativeTags": "jazz",
     "vocalGender": "m",
+    "callBackUrl": "https://example.invalid/callback",
 }
 SONG_KEYS = {
     "id",
@@ -204,7 +205,6 @@ async def test_non_json_body_is_code_400(api: FakeSunoTaskApi, session: aiohttp.
     [
         SIMPLE_BODY | {"prompt": "x" * 500, "style": "ignored in non-custom mode"},
         SIMPLE_BODY | {"instrumental": True},
-        without(SIMPLE_BODY, "callBackUrl"),
         without(CUSTOM_BODY, "prompt") | {"instrumental": True},
         CUSTOM_BODY | {"title": "t" * 80, "style": "s" * 1000, "prompt": "p" * 5000},
         CUSTOM_BODY | {"model": "V4", "style": "s" * 200, "prompt": "p" * 3000, "vocalGender": "f"},
@@ -218,11 +218,12 @@ async def test_valid_bodies_are_accepted(api: FakeSunoTaskApi, session: aiohttp.
     assert api.tasks[task_id].body == body
 
 
-async def test_callback_url_can_be_required(api: FakeSunoTaskApi, session: aiohttp.ClientSession) -> None:
-    api.require_callback_url = True
+async def test_callback_url_is_required_as_on_kie_ai(api: FakeSunoTaskApi, session: aiohttp.ClientSession) -> None:
     _, envelope = await generate(api, session, without(SIMPLE_BODY, "callBackUrl"))
-    assert (envelope["code"], envelope["msg"]) == (400, "callBackUrl is required")
+    assert (envelope["code"], envelope["msg"]) == (422, "Please enter callBackUrl")
     await submit(api, session)
+    api.require_callback_url = False  # sunoapi.org's older behaviour
+    await submit(api, session, without(SIMPLE_BODY, "callBackUrl"))
 
 
 # ------------------------------------------------------------------------- lifecycle

@@ -63,6 +63,9 @@ CAPABILITIES = Capabilities(
     writes_titles=True,
     poll_batch_size=1,
 )
+# kie.ai refuses a generate without `callBackUrl` (422 "Please enter callBackUrl", since June 2026). The bot polls
+# either way, so when the operator configured no receiver it names one that can never resolve (RFC 2606 `.invalid`).
+INERT_CALLBACK_URL = "https://musicbot-callback.invalid/suno"
 _RUNNING = {"PENDING", "TEXT_SUCCESS", "FIRST_SUCCESS"}
 _FAILED = {"CREATE_TASK_FAILED", "GENERATE_AUDIO_FAILED"}
 
@@ -115,8 +118,7 @@ def request_body(request: GenerationRequest, callback_url: str | None) -> dict[s
             body["prompt"] = request.prompt
     else:
         body["prompt"] = request.prompt
-    if callback_url:
-        body["callBackUrl"] = callback_url
+    body["callBackUrl"] = callback_url or INERT_CALLBACK_URL
     return body
 
 

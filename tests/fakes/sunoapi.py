@@ -15,7 +15,8 @@ Choices where the provider docs are vague (documented here and in the report):
 - from ``TEXT_SUCCESS`` both songs are listed with title/tags/lyrics, ``streamAudioUrl`` and ``imageUrl``; a song whose
   audio is not ready has ``audioUrl: ""`` and ``duration: null``; ``createTime`` is ``"YYYY-MM-DD HH:MM:SS"`` (UTC);
 - each generate costs ``credits_per_task`` credits at submit (never refunded); too few credits → code 429;
-- ``callBackUrl`` is optional unless ``require_callback_url=True``; unknown body fields are ignored;
+- ``callBackUrl`` is required (kie.ai answers 422 "Please enter callBackUrl" without it, live since June 2026)
+  unless ``require_callback_url=False`` (sunoapi.org's older behaviour); unknown body fields are ignored;
 - over-long fields → code 413 with msg ``"<field> too long (max N characters)"``.
 """
 
@@ -265,7 +266,7 @@ class FakeSunoTaskApi(LoopbackServer):
         credits_per_task: int = 10,
         unknown_task_code: int = 400,
         pending_response: Literal["null", "empty"] = "null",
-        require_callback_url: bool = False,
+        require_callback_url: bool = True,
         title_limit: int = TITLE_LIMIT,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
@@ -463,7 +464,7 @@ class FakeSunoTaskApi(LoopbackServer):
         if body.get("vocalGender") not in {None, "m", "f"}:
             return 400, "vocalGender must be m or f"
         if self.require_callback_url and not body.get("callBackUrl"):
-            return 400, "callBackUrl is required"
+            return 422, "Please enter callBackUrl"  # kie.ai, live since June 2026
         if not body["customMode"]:
             if not body.get("prompt"):
                 return 400, "prompt is required"
