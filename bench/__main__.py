@@ -20,10 +20,12 @@ from typing import Any
 
 import aiohttp
 
-from bench.instruments import TimedDiscord, TimedMusicApi
+from bench.instruments import VOTED_SERVER_GUILD, VOTED_SERVER_NOW, TimedDiscord, TimedMusicApi, build_voted_server
 from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService
-from bot.storage import Database, QuotaStore
+from bot.storage import Database, QuotaStore, VoteStore
+from bot.storage.database import Synchronous, bundled_migrations
+from bot.voting import LeaderboardPeriod, VotingService
 from tests.bot_process import BotProcess
 from tests.fakes.music_api import ClipTimings
 from tests.harness import World
@@ -53,8 +55,9 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 class Bench:
-    def __init__(self, *, jobs: int, clip_bytes: int, batch: int, workdir: Path) -> None:
+    def __init__(self, *, jobs: int, clip_bytes: int, batch: int, workdir: Path, voted_clips: int) -> None:
         self.jobs = jobs
+        self.voted_clips = voted_clips
         self.clip_bytes = clip_bytes
         self.batch = batch
         self.workdir = workdir
@@ -95,7 +98,10 @@ class Bench:
                 await asyncio.wait_for(bot.process.wait(), 60)
             self.measure_loop_stall(bot)
             await self.measure_raw_transfer(discord, api, world)
-        await self.measure_reservations()
+        modes: tuple[Synchronous, ...] = ("FULL", "NORMAL")
+        for synchronous in modes:
+            await self.measure_reservations(synchronous)
+        await self.measure_leaderboard(self.voted_clips)
 
     async def measure_startup(self, discord: TimedDiscord, api: TimedMusicApi, settings: dict[str, Any]) -> BotProcess:
         """Process start to READY, on a new database (migrations, command sync) and again on the same one."""
@@ -246,12 +252,16 @@ class Bench:
         )
         self.add(f"delivery p50 / raw p50 at {self.jobs} jobs", f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2)
 
-    async def measure_reservations(self, concurrency: int = 200, attempts: int = 4000) -> None:
-        """Quota reservations per second on a real SQLite file, 200 at a time, and grants past the limit."""
+    async def measure_reservations(
+        self, synchronous: Synchronous, concurrency: int = 200, attempts: int = 4000
+    ) -> None:
+        """Quota reservations per second on a real SQLite file, 200 at a time, and grants past the limit; with
+        synchronous FULL (the bot's: durable on power loss) or NORMAL (one fsync less per group commit)."""
         limit = attempts * 3 // 4
         limits = QuotaLimits(daily=limit, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)
         request = GenerationRequest(GenerationMode.DESCRIPTION, "bench")
-        async with Database.open(self.workdir / "quota.sqlite3") as database:
+        path = self.workdir / f"quota-{synchronous.lower()}.sqlite3"
+        async with Database.open(path, synchronous=synchronous) as database:
             from bot.clock import utc_now
 
             quota = QuotaService(QuotaStore(database, defaults=limits), clock=utc_now)
@@ -273,9 +283,42 @@ class Bench:
             elapsed = time.perf_counter() - started
         rate = attempts / elapsed
         over = granted - limit
-        self.raw["reservations"] = {"per_second": rate, "attempts": attempts, "granted": granted, "limit": limit}
-        self.add(f"quota reservations/s, {concurrency} concurrent", f"{rate:,.0f}/s", ">= 2,000/s", rate >= 2000)
-        self.add("over-grants", str(over), "0", over == 0)
+        figures = {"per_second": rate, "attempts": attempts, "granted": granted, "limit": limit}
+        self.raw[f"reservations_{synchronous.lower()}"] = figures
+        name = f"quota reservations/s, {concurrency} concurrent, synchronous={synchronous}"
+        self.add(name, f"{rate:,.0f}/s", ">= 2,000/s", rate >= 2000)
+        self.add(f"over-grants, synchronous={synchronous}", str(over), "0", over == 0)
+
+    async def measure_leaderboard(self, clips: int, votes_per_clip: int = 30, queries: int = 5) -> None:
+        """/music-top's query in one big server, every period, on a file built straight in SQLite before the
+        kept tallies existed (so their migration backfills them, as on an upgrade)."""
+        path = self.workdir / "leaderboard.sqlite3"
+        before_tallies = [migration for migration in bundled_migrations() if migration.version < 8]
+        async with Database.open(path, migrations=before_tallies):
+            pass
+        started = time.perf_counter()
+        await asyncio.to_thread(build_voted_server, path, clips, votes_per_clip)
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        async with Database.open(path) as database:
+            migrated = time.perf_counter() - started
+            voting = VotingService(VoteStore(database), clock=lambda: VOTED_SERVER_NOW)
+            size = f"{clips:,} clips / {clips * votes_per_clip:,} votes"
+            self.add(
+                f"build, then migrate to kept tallies ({size})", f"{built:.1f} s, {migrated:.1f} s", "(reference)", None
+            )
+            self.raw["leaderboard"] = {"clips": clips, "votes": clips * votes_per_clip, "migration_s": migrated}
+            for period in LeaderboardPeriod:
+                timings = []
+                for _ in range(queries):
+                    started = time.perf_counter()
+                    ranked = await voting.leaderboard(VOTED_SERVER_GUILD, period)
+                    timings.append(time.perf_counter() - started)
+                assert len(ranked) == 10
+                self.raw["leaderboard"][period.value] = summary(timings)
+                p50, worst = statistics.median(timings) * 1000, max(timings) * 1000
+                name = f"/music-top query, {period.value}, {size} (p50 / max)"
+                self.add(name, f"{p50:.0f} / {worst:.0f} ms", "< 100 ms", worst < 100)
 
 
 def machine() -> str:
@@ -297,13 +340,22 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--clip-mb", type=float, default=8.0)
     parser.add_argument("--batch", type=int, default=10)
-    parser.add_argument("--smoke", action="store_true", help="a small, quick run (CI): 3 jobs of 0.25 MB clips")
+    parser.add_argument("--voted-clips", type=int, default=100_000, help="songs in the /music-top server (x30 votes)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a small, quick run (CI): 3 jobs of 0.25 MB clips, 2,000 voted songs"
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args()
     if args.smoke:
-        args.jobs, args.clip_mb = 3, 0.25
+        args.jobs, args.clip_mb, args.voted_clips = 3, 0.25, 2_000
     with tempfile.TemporaryDirectory(prefix="musicbot-bench-") as folder:
-        bench = Bench(jobs=args.jobs, clip_bytes=int(args.clip_mb * 1e6), batch=args.batch, workdir=Path(folder))
+        bench = Bench(
+            jobs=args.jobs,
+            clip_bytes=int(args.clip_mb * 1e6),
+            batch=args.batch,
+            workdir=Path(folder),
+            voted_clips=args.voted_clips,
+        )
         asyncio.run(bench.run())
     print(f"machine: {machine()}")
     width = max(len(figure.name) for figure in bench.figures)

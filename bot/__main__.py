@@ -7,7 +7,6 @@ import logging
 import re
 import signal
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,12 +17,14 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
-from bot.backends import create_backend
+from bot.backends import backend_base_url, create_backend
+from bot.backends.fetch_policy import make_connector
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
 from bot.loop_monitor import LoopStallMonitor
+from bot.models import OperatorLimits
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.settings import Settings
@@ -38,7 +39,7 @@ def describe_settings_error(error: ValidationError) -> str:
     """One line naming each bad variable, never echoing its value."""
     problems = []
     for item in error.errors():
-        variable = "_".join(str(part) for part in item["loc"]).upper()
+        variable = str(item["loc"][0]).upper() if item["loc"] else ""  # not "_1": the position in a list
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "missing":
             problems.append(f"{variable} is not set (put it in the environment or in .env)")
@@ -60,52 +61,84 @@ def configure_logging(level: str) -> None:
     logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
+class WorkFolderError(RuntimeError):
+    """The downloads folder cannot be created or emptied."""
+
+
+def prepare_temp_dir(folder: Path) -> Path:
+    """Creates the downloads folder and empties it: files left there belong to a process that was killed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        left = [entry for entry in folder.iterdir() if entry.is_file() or entry.is_symlink()]
+        for entry in left:
+            entry.unlink(missing_ok=True)
+    except OSError as error:
+        raise WorkFolderError(f"cannot use the downloads folder {folder}: {error.strerror or error}") from error
+    if left:
+        log.info("removed %d leftover download(s) from %s", len(left), folder)
+    return folder
+
+
 @asynccontextmanager
 async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[MusicBot]:
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
-    with tempfile.TemporaryDirectory(prefix="musicbot-audio-") as audio_dir:
-        async with (
-            aiohttp.ClientSession(raise_for_status=False) as http,
-            Database.open(settings.database_path) as database,
-        ):
-            backend = create_backend(settings, http)
-            jobs = JobStore(database)
-            quota = QuotaService(
-                QuotaStore(database, defaults=settings.default_limits),
-                clock=clock,
-            )
-            poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
-            generation = GenerationService(
-                backend=backend,
-                jobs=jobs,
-                quota=quota,
-                poller=poller,
-                clock=clock,
-                audio_dir=Path(audio_dir),
-                wait_audio=settings.wait_audio,
-                deadline_seconds=settings.generation_deadline_seconds,
-                progress_interval=settings.progress_edit_interval_seconds,
-                backoff=Backoff(attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_seconds),
-            )
-            services = Services(
-                generation=generation,
-                quota=quota,
-                voting=VotingService(VoteStore(database), clock=clock),
-                poller=poller,
-                state=BotStateStore(database),
-                clock=clock,
-            )
-            bot = MusicBot(settings=settings, services=services)
-            monitor = LoopStallMonitor()
-            watching = asyncio.create_task(monitor.run(), name="loop-monitor")
-            async with bot:
-                try:
-                    yield bot
-                finally:
-                    await generation.close()
-                    await poller.stop()
-                    watching.cancel()
-                    monitor.report()
+    async with (
+        Database.open(settings.database_path) as database,
+        # Hostnames that resolve to private addresses are refused at connect time (DNS rebinding), except the
+        # backend's own host: a self-hosted backend legitimately lives on localhost.
+        aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_base_url(settings)])) as http,
+    ):
+        audio_dir = await asyncio.to_thread(prepare_temp_dir, settings.temp_audio_dir)
+        backend = create_backend(settings, http)
+        jobs = JobStore(database)
+        quota = QuotaService(
+            QuotaStore(
+                database,
+                defaults=settings.default_limits,
+                operator=OperatorLimits(
+                    global_daily=settings.global_daily_limit,
+                    global_monthly=settings.global_monthly_limit,
+                    ceilings=settings.ceilings,
+                    allowed_guilds=settings.allowed_guild_ids,
+                ),
+            ),
+            clock=clock,
+        )
+        poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
+        generation = GenerationService(
+            backend=backend,
+            jobs=jobs,
+            quota=quota,
+            poller=poller,
+            clock=clock,
+            audio_dir=audio_dir,
+            wait_audio=settings.wait_audio,
+            deadline_seconds=settings.generation_deadline_seconds,
+            progress_interval=settings.progress_edit_interval_seconds,
+            backoff=Backoff(attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_seconds),
+            reservation_timeout=settings.reservation_timeout_seconds,
+            download_timeout=settings.download_timeout_seconds,
+            own_origin=backend_base_url(settings),
+        )
+        services = Services(
+            generation=generation,
+            quota=quota,
+            voting=VotingService(VoteStore(database), clock=clock),
+            poller=poller,
+            state=BotStateStore(database),
+            clock=clock,
+        )
+        bot = MusicBot(settings=settings, services=services)
+        monitor = LoopStallMonitor()
+        watching = asyncio.create_task(monitor.run(), name="loop-monitor")
+        async with bot:
+            try:
+                yield bot
+            finally:
+                await generation.close()
+                await poller.stop()
+                watching.cancel()
+                monitor.report()
 
 
 async def run(settings: Settings) -> None:
@@ -179,6 +212,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except DatabaseOpenError as error:
         print(f"musicbot: {error} (check DATABASE_URL and the folder's permissions)", file=sys.stderr)
+        raise SystemExit(1) from None
+    except WorkFolderError as error:
+        print(f"musicbot: {error} (check DATA_DIR and the folder's permissions)", file=sys.stderr)
         raise SystemExit(1) from None
 
 

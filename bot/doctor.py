@@ -1,15 +1,17 @@
-"""`musicbot doctor`: checks the settings, the database and that both APIs accept their keys, spending nothing."""
+"""`musicbot doctor`: checks the settings, the database, the operator's limits and both APIs' keys, spending nothing."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 
 from bot.backends import adapters, create_backend
+from bot.clock import start_of_utc_day, utc_now
 from bot.errors import (
     MusicApiAuthError,
     MusicApiCreditsError,
@@ -20,17 +22,22 @@ from bot.errors import (
     MusicApiTimeoutError,
     MusicApiUnavailableError,
 )
+from bot.models import CEILING_NAMES, UNLIMITED
 from bot.settings import Settings
-from bot.storage.database import bundled_migrations
+from bot.storage.database import bundled_migrations, to_db_time
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One line of the report; a warning is not a problem (the exit status stays 0) but deserves a look."""
+
     ok: bool
     text: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{'OK ' if self.ok else 'BAD'}  {self.text}"
+        mark = "BAD" if not self.ok else "WARN" if self.warning else "OK "
+        return f"{mark}  {self.text}"
 
 
 def check_settings(settings: Settings) -> list[Finding]:
@@ -74,6 +81,89 @@ def check_database(path: Path) -> Finding:
             True, f"database {path} is at schema {version}; {latest - version} upgrade(s) apply at next start"
         )
     return Finding(True, f"database {path} is up to date (schema {version})")
+
+
+def read_budget_used(path: Path, now: datetime) -> tuple[int, int] | None:
+    """Generations charged bot-wide today and this month, read without changing the file; None if unreadable."""
+    if not path.exists():
+        return 0, 0
+    day, month = to_db_time(start_of_utc_day(now))[:10], to_db_time(now)[:7]
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "global_counters" in tables:
+                query = "SELECT coalesce(sum(used), 0) FROM global_counters WHERE scope = ? AND period = ?"
+                today = connection.execute(query, ("day", day)).fetchone()[0]
+                this_month = connection.execute(query, ("month", month)).fetchone()[0]
+            elif "jobs" in tables:  # a database from before the budget: count the job rows
+                query = "SELECT count(*) FROM jobs WHERE charged = 1 AND substr(created_at, 1, ?) = ?"
+                today = connection.execute(query, (10, day)).fetchone()[0]
+                this_month = connection.execute(query, (7, month)).fetchone()[0]
+            else:
+                return 0, 0
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+    return int(today), int(this_month)
+
+
+def _budget_part(period: str, variable: str, limit: int, used: int | None) -> str:
+    spent = "usage unknown (the database cannot be read)" if used is None else f"{used:,} used"
+    if limit == UNLIMITED:
+        return f"{period}: {spent}, no limit ({variable} is -1)"
+    if limit == 0:
+        return f"{period}: generation switched off ({variable} is 0)"
+    left = "" if used is None else f", {max(0, limit - used):,} left"
+    return f"{period}: {spent} of {limit:,}{left}"
+
+
+def check_operator_limits(settings: Settings, *, now: datetime | None = None) -> list[Finding]:
+    """The operator's protection from the servers: the bot-wide budget and what is left, ceilings, allow-list."""
+    moment = now or utc_now()
+    daily, monthly = settings.global_daily_limit, settings.global_monthly_limit
+    findings: list[Finding] = []
+    if daily == UNLIMITED and monthly == UNLIMITED:
+        findings.append(
+            Finding(
+                True,
+                "no bot-wide budget is set (GLOBAL_DAILY_LIMIT and GLOBAL_MONTHLY_LIMIT are -1): nothing limits "
+                "what all servers together spend",
+                warning=True,
+            )
+        )
+    else:
+        used = read_budget_used(settings.database_path, moment)
+        today, this_month = used if used else (None, None)
+        parts = [
+            _budget_part("today (UTC)", "GLOBAL_DAILY_LIMIT", daily, today),
+            _budget_part("this month (UTC)", "GLOBAL_MONTHLY_LIMIT", monthly, this_month),
+        ]
+        findings.append(Finding(True, f"bot-wide budget: {'; '.join(parts)}"))
+    ceilings, defaults = settings.ceilings, settings.default_limits
+    capped = [name for name in CEILING_NAMES if getattr(ceilings, name) != UNLIMITED]
+    if capped:
+        listed = ", ".join(f"{name} {getattr(ceilings, name):,}" for name in capped)
+        findings.append(Finding(True, f"ceilings no server can go above: {listed}"))
+        for name in capped:
+            ceiling, default = getattr(ceilings, name), getattr(defaults, name)
+            if default == UNLIMITED or default > ceiling:
+                findings.append(
+                    Finding(True, f"  the default {name} ({default}) is above its ceiling: servers get {ceiling}")
+                )
+    else:
+        findings.append(
+            Finding(True, "no ceilings (MAX_*_LIMIT are -1): moderators may set any limit, unlimited included")
+        )
+    allowed = settings.allowed_guild_ids
+    if allowed:
+        findings.append(
+            Finding(True, f"allow-list: {len(allowed)} server(s) may generate (ALLOWED_GUILD_IDS); others are refused")
+        )
+    else:
+        findings.append(Finding(True, "allow-list: not set; every server the bot is invited to may generate"))
+    return findings
 
 
 def _writable(folder: Path) -> bool:
@@ -128,6 +218,7 @@ async def check_discord(session: aiohttp.ClientSession, settings: Settings, *, a
 async def run_doctor(settings: Settings, *, discord_api_base: str) -> list[Finding]:
     findings = check_settings(settings)
     findings.append(check_database(settings.database_path))
+    findings.extend(check_operator_limits(settings))
     async with aiohttp.ClientSession() as session:
         findings.append(await check_music_api(session, settings))
         findings.append(await check_discord(session, settings, api_base=discord_api_base))

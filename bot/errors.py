@@ -115,6 +115,15 @@ class AudioTooLargeError(Exception):
         self.limit = limit
 
 
+class ForeignClipError(Exception):
+    """The music API reported, for one job, clip ids the bot already stored for another job."""
+
+    def __init__(self, job_id: int, clip_ids: list[str]) -> None:
+        super().__init__(f"job {job_id} was answered with clips of another job: {', '.join(clip_ids)}")
+        self.job_id = job_id
+        self.clip_ids = clip_ids
+
+
 class DeliveryError(Exception):
     """Posting to Discord failed. Transient failures (5xx, network) are retried and, failing that, the job
     is kept for redelivery; permanent ones (missing permissions, unknown channel) end the clip's delivery."""
@@ -123,3 +132,36 @@ class DeliveryError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.transient = transient
+
+
+class UnsafeUrlError(MusicApiError):
+    """The music service gave a file address the bot will not fetch: not http(s), or a loopback, private,
+    link-local, metadata or otherwise non-public address, at the first hop or after a redirect (the backend's
+    own origin excepted). `detail` is a sentence a member may read. The clip fails (CLIPS_FAILED, as when the
+    service fails to make it) and is not posted, not even as a link: the address may reach the bot's network."""
+
+    reason = FailureReason.CLIPS_FAILED
+
+
+class NotAudioError(MusicApiError):
+    """The file at the audio address is not audio (its content type, or its first bytes are no MP3, WAV, FLAC,
+    Ogg or MP4). `detail` is a sentence a member may read. The clip fails (CLIPS_FAILED) and is not posted,
+    not even as a link: what the link shows is not the song."""
+
+    reason = FailureReason.CLIPS_FAILED
+
+
+class DownloadTooSlowError(MusicApiTimeoutError):
+    """The download passed its whole time limit or fell below the minimum pace. Not retried: the limit is the
+    time left to the job; the clip may still be posted as the service's link."""
+
+    retryable = False
+
+
+class AudioStoreError(Exception):
+    """The downloaded file could not be written (disk full, file too large for the system, permissions). The
+    partial file is gone; the clip is posted as a link."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail

@@ -6,16 +6,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from bot.backends import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate
+from bot.backends import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate, Submission
+from bot.backends.base import DownloadedAudio
+from bot.backends.fetch_policy import is_public_http_url
 from bot.clock import Clock
-from bot.errors import AudioTooLargeError, DeliveryError, InvalidRequestError, MusicApiError, UserFacingError
+from bot.errors import (
+    AudioStoreError,
+    AudioTooLargeError,
+    DeliveryError,
+    ForeignClipError,
+    InvalidRequestError,
+    MusicApiBadResponseError,
+    MusicApiError,
+    MusicApiTimeoutError,
+    NotAudioError,
+    UnsafeUrlError,
+    UserFacingError,
+)
 from bot.jobs import JobPoller
 from bot.models import (
     Clip,
@@ -29,7 +43,7 @@ from bot.models import (
 )
 from bot.quota import QuotaService
 from bot.retry import Backoff, retry
-from bot.storage import JobStore
+from bot.storage import JobStore, is_transient_storage_error
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +58,17 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
-    """How a job ended (or paused, waiting for redelivery), in words for the requester."""
+    """How a job ended (or paused, waiting for redelivery), in words for the requester.
+
+    `detail` is the music service's own words (a song's error message, say): untrusted text, which the Discord
+    layer quotes and escapes rather than mixing into `message`.
+    """
 
     job: Job
     delivered: int
     expected: int
     message: str
+    detail: str | None = None
 
 
 class DeliveryTarget(Protocol):
@@ -95,7 +114,9 @@ _FAILURE_MESSAGES: dict[FailureReason, str] = {
     FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
     FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
     FailureReason.DELIVERY_FAILED: "The songs were made but could not be posted in this channel.",
-    FailureReason.INTERRUPTED: "The bot restarted at the wrong moment and could not recover this request",
+    FailureReason.INTERRUPTED: (
+        "The bot restarted (or its database failed) at the wrong moment and could not recover this request"
+    ),
     FailureReason.INTERNAL: "Something went wrong inside the bot.",
 }
 
@@ -105,7 +126,15 @@ RESTARTING_MESSAGE = "The bot is restarting. Please try again in a minute."
 class DeliveryResult(StrEnum):
     POSTED = "posted"
     FAILED = "failed"
-    PENDING = "pending"  # Discord kept failing; the job is kept and redelivered later
+    PENDING = "pending"  # Discord (or the database) kept failing; the job is kept and redelivered later
+
+
+@dataclass(frozen=True, slots=True)
+class ClipDelivery:
+    """How delivering one clip went; a failed one says why, in words for the requester."""
+
+    result: DeliveryResult
+    failure: str = ""
 
 
 def chosen_model(capabilities: Capabilities, name: str | None) -> ModelSpec:
@@ -169,9 +198,8 @@ def too_large_note(size: int | None, limit: int) -> str:
     return f"Too large to attach here ({size_text}; the upload limit is {limit / mib:.0f} MiB)."
 
 
-def describe_failure(reason: FailureReason, detail: str | None = None) -> str:
-    base = _FAILURE_MESSAGES[reason]
-    return f"{base}: {detail}" if detail else base
+def describe_failure(reason: FailureReason) -> str:
+    return _FAILURE_MESSAGES[reason]
 
 
 TargetFactory = Callable[[Job], DeliveryTarget]
@@ -183,6 +211,34 @@ def _retryable_api_error(error: Exception) -> bool:
 
 def _transient_delivery_error(error: Exception) -> bool:
     return isinstance(error, DeliveryError) and error.transient
+
+
+class Reservation:
+    """A job with its quota held that has not started yet, handed out by `GenerationService.admit`."""
+
+    def __init__(
+        self, job: Job, jobs: JobStore, start: Callable[[Job, DeliveryTarget], asyncio.Task[JobOutcome]]
+    ) -> None:
+        self.job = job
+        self.started = False
+        # Why the job is given back if the block ends without starting it.
+        self.abandon_reason = FailureReason.INTERNAL
+        self._jobs = jobs
+        self._start = start
+
+    async def remember_response_message(self, message_id: int) -> None:
+        """Best effort: without it only the progress edits after a restart are lost, never the job."""
+        try:
+            await self._jobs.set_response_message(self.job.id, message_id)
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                raise
+            log.warning("job=%d response message not recorded (%s); going on without it", self.job.id, error)
+        self.job = replace(self.job, response_message_id=message_id)
+
+    def start(self, target: DeliveryTarget) -> asyncio.Task[JobOutcome]:
+        self.started = True
+        return self._start(self.job, target)
 
 
 class GenerationService:
@@ -204,6 +260,9 @@ class GenerationService:
         deadline_seconds: float,
         progress_interval: float,
         backoff: Backoff,
+        reservation_timeout: float = 30.0,
+        download_timeout: float = 300.0,
+        own_origin: str = "",
     ) -> None:
         self._backend = backend
         self._jobs = jobs
@@ -215,20 +274,26 @@ class GenerationService:
         self._deadline = timedelta(seconds=deadline_seconds)
         self._progress_interval = progress_interval
         self._backoff = backoff
+        self._reservation_timeout = timedelta(seconds=reservation_timeout)
+        self._download_timeout = download_timeout
+        self._own_origin = own_origin  # the backend's base URL: its covers may be on a private address
         self._accepting = True
         self._claimed: set[int] = set()  # accepted here and not yet finished by this process
         self._running: dict[int, asyncio.Task[JobOutcome]] = {}
-        self._posting: set[asyncio.Task[DeliveryResult]] = set()
+        self._posting: set[asyncio.Task[ClipDelivery]] = set()
         self._claims_changed = asyncio.Event()  # a claimed job started or was abandoned
-        # A job this process reserved is always started or abandoned by it, never an orphan.
-        self._started_at = clock()
 
     @property
     def capabilities(self) -> Capabilities:
         return self._backend.capabilities
 
-    async def accept(self, requester: Requester, request: GenerationRequest) -> Job:
-        """Validates, then reserves quota and persists the job in one transaction. Raises UserFacingError."""
+    @contextlib.asynccontextmanager
+    async def admit(self, requester: Requester, request: GenerationRequest) -> AsyncIterator[Reservation]:
+        """Validates, then reserves quota and persists the job in one statement. Raises UserFacingError.
+
+        The block must `start` the reservation; if it ends any other way (an exception, Discord refusing the
+        acknowledgement, a database error), the job is abandoned and its quota given back.
+        """
         if not self._accepting:
             raise UserFacingError(RESTARTING_MESSAGE)
         cleaned = validate_request(request, self._backend.capabilities)
@@ -241,22 +306,29 @@ class GenerationService:
             requester.user_id,
             cleaned.mode,
         )
-        return await self._jobs.get(job_id)
-
-    async def abandon(self, job: Job, reason: FailureReason) -> Job:
-        """Ends a job that never reached the API; its quota is given back."""
-        log.warning("job=%d guild=%d phase=abandoned reason=%s", job.id, job.requester.guild_id, reason)
+        reservation: Reservation | None = None
         try:
-            return await self._jobs.finish(job.id, now=self._clock(), reason=reason)
+            reservation = Reservation(await self._jobs.get(job_id), self._jobs, self.start)
+            yield reservation
         finally:
-            self._claimed.discard(job.id)
+            if reservation is None or not reservation.started:
+                reason = reservation.abandon_reason if reservation else FailureReason.INTERNAL
+                await self._give_back(job_id, requester.guild_id, reason)
+
+    async def _give_back(self, job_id: int, guild_id: int, reason: FailureReason) -> None:
+        """Ends a job that never reached the API; its quota is given back. If the database refuses now, the
+        job stays reserved and the resume loop gives it back once it is older than the reservation time-out."""
+        log.warning("job=%d guild=%d phase=abandoned reason=%s", job_id, guild_id, reason)
+        try:
+            await self._jobs.finish(job_id, now=self._clock(), reason=reason)
+        except Exception:
+            log.exception("job=%d could not be abandoned now; the resume loop will refund it", job_id)
+        finally:
+            self._claimed.discard(job_id)
             self._claims_changed.set()
 
     async def job(self, job_id: int) -> Job:
         return await self._jobs.get(job_id)
-
-    async def remember_response_message(self, job: Job, message_id: int) -> None:
-        await self._jobs.set_response_message(job.id, message_id)
 
     def start(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> asyncio.Task[JobOutcome]:
         """Runs the job in the background; the task is kept so it is not garbage-collected mid-flight."""
@@ -276,11 +348,12 @@ class GenerationService:
         """Starts every unfinished job that no task of this process is running (after a restart, or
         when Discord failed and the job waits for redelivery). Returns their tasks."""
         started = []
+        now = self._clock()
         for job in await self._jobs.unfinished():
             if job.id in self._claimed:  # started here (a running task) or about to be
                 continue
-            if job.status is JobStatus.RESERVED and job.created_at >= self._started_at:
-                continue
+            if job.status is JobStatus.RESERVED and now - job.created_at < self._reservation_timeout:
+                continue  # still being admitted; judged by its age, whichever process reserved it
             log.info("job=%d guild=%d phase=resume status=%s", job.id, job.requester.guild_id, job.status)
             started.append(self.start(job, target_for(job), resumed=True))
         return started
@@ -307,7 +380,13 @@ class GenerationService:
             await asyncio.gather(*unfinished, return_exceptions=True)
             if unfinished:
                 log.info("%d jobs left for the next start", len(unfinished))
-        await asyncio.gather(*self._posting, return_exceptions=True)
+        if self._posting:
+            # A clip being posted may finish within the grace; past it, it is stopped, and its
+            # `posting_started_at` makes the next start look for it in the channel before posting again.
+            _, stuck = await asyncio.wait(set(self._posting), timeout=max(0.0, deadline - loop.time()))
+            for posting in stuck:
+                posting.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._running.values()):
@@ -322,9 +401,17 @@ class GenerationService:
         except asyncio.CancelledError:
             log.info("job=%d phase=stopped (resumable)", job.id)
             raise
-        except Exception:
-            log.exception("job=%d phase=crashed", job.id)
-            outcome = await self._settle(job, 0, FailureReason.INTERNAL, None)
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                log.exception("job=%d phase=crashed", job.id)
+                outcome = await self._settle(job, 0, FailureReason.INTERNAL, None)
+            else:
+                # Nothing is settled on a database that cannot write: the job stays unfinished, charged, and is
+                # resumed by the redelivery loop (a paid job is never refunded because the disk was busy).
+                log.warning("job=%d phase=paused the database failed (%s); resumed later", job.id, error)
+                outcome = JobOutcome(
+                    job, 0, 0, "The bot's database is busy; the bot will finish this as soon as it can."
+                )
         log.info(
             "job=%d guild=%d phase=%s delivered=%d/%d seconds=%.1f",
             job.id,
@@ -378,17 +465,41 @@ class GenerationService:
             return await self._settle(job, 0, exc.reason, exc.detail)
         if submission.task_id:
             await self._jobs.set_task_id(job.id, submission.task_id)
-        await self._jobs.save_clips(job.id, list(enumerate(submission.clips)), polling=True)
+        keys, clips = self._within_capacity(job, submission)
+        try:
+            await self._jobs.save_clips(job.id, list(enumerate(clips)), polling=True)
+        except ForeignClipError as error:
+            log.warning("job=%d phase=submit bad answer: %s", job.id, error)
+            return await self._settle(job, 0, FailureReason.API_BAD_RESPONSE, None)
         log.info(
             "job=%d phase=generated task=%s clips=%s seconds=%.1f",
             job.id,
             submission.task_id or "-",
-            ",".join(f"{clip.id}:{clip.status}" for clip in submission.clips) or "-",
+            ",".join(f"{clip.id}:{clip.status}" for clip in clips) or "-",
             time.monotonic() - sent,
         )
         deadline = submitted_at + self._deadline
-        clips = list(submission.clips)
-        return await self._follow(job, clips, submission.poll_keys, target, progress, deadline, resumed=False)
+        return await self._follow(job, clips, keys, target, progress, deadline, resumed=False)
+
+    def _within_capacity(self, job: Job, submission: Submission) -> tuple[tuple[str, ...], list[Clip]]:
+        """What one request can have made: at most the backend's outputs per request, each id once. An answer
+        listing more (25 clips, 10,000 ids) would otherwise post and poll all of them for one quota unit."""
+        limit = self._backend.capabilities.outputs_per_request
+        keys = tuple(dict.fromkeys(submission.poll_keys))[:limit]
+        clips = list({clip.id: clip for clip in submission.clips}.values())
+        if submission.task_id is None:  # polled by clip id: the clips are the keys
+            clips = [clip for clip in clips if clip.id in keys]
+        clips = clips[:limit]
+        if len(keys) < len(submission.poll_keys) or len(clips) < len(submission.clips):
+            log.warning(
+                "job=%d the API answered %d keys and %d clips for one request; kept %d and %d",
+                job.id,
+                len(submission.poll_keys),
+                len(submission.clips),
+                len(keys),
+                len(clips),
+            )
+        return keys, clips
 
     async def _follow(
         self,
@@ -403,57 +514,73 @@ class GenerationService:
     ) -> JobOutcome:
         """Delivers each clip as soon as it has audio, until every poll key is done or the deadline passes."""
         book = _ClipBook(
+            capacity=self._backend.capabilities.outputs_per_request,
             positions={clip.id: position for position, clip in enumerate(clips)},
             delivered=await self._jobs.delivered_clip_ids(job.id) if resumed else set(),
             maybe_posted=await self._jobs.clips_maybe_posted(job.id) if resumed else set(),
         )
 
         async def absorb(update: PollUpdate) -> None:
-            await self._absorb(job, book, update, target, progress)
+            await self._absorb(job, book, update, target, progress, deadline)
 
-        if resumed:  # fresh states first: the clips may have finished while the bot was away
-            book.latest.update({clip.id: clip for clip in clips})
-            pending = await self._poll_now(job, keys, absorb)
-        else:
-            for clip in clips:
-                await absorb(PollUpdate(key=clip.id, clips=(clip,), done=clip.status.is_terminal))
-            pending = set(keys) - {clip.id for clip in clips if clip.status.is_terminal}
         poll_error: MusicApiError | None = None
-        with self._poller.watch(pending) as watch:
-            while pending:
-                remaining = (deadline - self._clock()).total_seconds()
-                if remaining <= 0:
-                    break
-                try:
-                    update = await watch.next_update(remaining)
-                except TimeoutError:
-                    break
-                if isinstance(update, MusicApiError):
-                    poll_error = update
-                    break
-                await absorb(update)
-                if update.done:
-                    pending.discard(update.key)
+        pending = set(keys)
+        try:
+            if resumed:  # fresh states first: the clips may have finished while the bot was away
+                book.latest.update({clip.id: clip for clip in clips})
+                pending = await self._poll_now(job, keys, absorb)
+            else:
+                for clip in clips:
+                    await absorb(PollUpdate(key=clip.id, clips=(clip,), done=clip.status.is_terminal))
+                pending -= {clip.id for clip in clips if clip.status.is_terminal}
+            with self._poller.watch(pending) as watch:
+                while pending:
+                    remaining = (deadline - self._clock()).total_seconds()
+                    if remaining <= 0:
+                        break
+                    try:
+                        update = await watch.next_update(remaining)
+                    except TimeoutError:
+                        break
+                    if isinstance(update, MusicApiError):
+                        poll_error = update
+                        break
+                    await absorb(update)
+                    if update.done:
+                        pending.discard(update.key)
+        except ForeignClipError as error:
+            log.warning("job=%d phase=poll bad answer: %s", job.id, error)
+            poll_error = MusicApiBadResponseError(str(error))
         if book.waiting_for_discord:
             return await self._hold_for_redelivery(job, len(book.delivered), max(len(book.latest), 1))
         return await self._conclude(job, book, pending | book.unsettled(), poll_error or book.task_error)
 
     async def _absorb(
-        self, job: Job, book: _ClipBook, update: PollUpdate, target: DeliveryTarget, progress: _ProgressThrottle
+        self,
+        job: Job,
+        book: _ClipBook,
+        update: PollUpdate,
+        target: DeliveryTarget,
+        progress: _ProgressThrottle,
+        deadline: datetime,
     ) -> None:
-        """Stores fresh clip states, delivers clips that have audio, and notes the ones that failed."""
-        fresh = [clip for clip in update.clips if clip != book.latest.get(clip.id)]
+        """Stores fresh clip states, delivers clips that have audio, and notes the ones that failed. Clips past
+        what one request makes are ignored; a clip id of another job raises ForeignClipError."""
+        clips = [clip for clip in update.clips if book.admits(clip.id)]
+        fresh = [clip for clip in clips if clip != book.latest.get(clip.id)]
         if fresh:
             await self._jobs.save_clips(job.id, [(book.position(clip.id), clip) for clip in fresh], polling=True)
-        for clip in update.clips:
+        for clip in clips:
             book.latest[clip.id] = clip
             if book.is_settled(clip.id):
                 continue
             if clip.has_audio:
                 await progress.show(Phase.FINISHING)
                 maybe_posted = clip.id in book.maybe_posted
-                result = await self._deliver(job, clip, book.position(clip.id), target, maybe_posted=maybe_posted)
-                book.record(clip.id, result)
+                delivery = await self._deliver(
+                    job, clip, book.position(clip.id), target, deadline, maybe_posted=maybe_posted
+                )
+                book.record(clip.id, delivery)
             elif clip.status.is_terminal or update.done:
                 book.failed[clip.id] = clip.error_message or "no audio was produced"
             elif clip.status is ClipStatus.STREAMING:
@@ -479,8 +606,8 @@ class GenerationService:
         """Discord kept failing: the job stays unfinished (and charged) so it is posted on a later attempt."""
         log.warning("job=%d phase=waiting_for_discord delivered=%d/%d", job.id, delivered, expected)
         message = (
-            f"{delivered} of {expected} songs posted so far. Discord is failing right now; "
-            "the bot will post the rest as soon as it can."
+            f"{delivered} of {expected} songs posted so far. Posting is failing right now (Discord or the bot's "
+            "database); the bot will post the rest as soon as it can."
         )
         return JobOutcome(job=await self._jobs.get(job.id), delivered=delivered, expected=expected, message=message)
 
@@ -532,58 +659,55 @@ class GenerationService:
         elif delivered:
             message = (
                 f"{delivered} of {expected} songs delivered. "
-                f"{describe_failure(reason, shown_detail)}. This generation still counts against quota."
+                f"{describe_failure(reason).rstrip('.')}. This generation still counts against quota."
             )
         else:
             refund = " It was not counted against the server's quota." if not finished.charged else ""
-            message = describe_failure(reason, shown_detail).rstrip(".") + "." + refund
-        return JobOutcome(job=finished, delivered=delivered, expected=expected, message=message)
+            message = describe_failure(reason).rstrip(".") + "." + refund
+        return JobOutcome(job=finished, delivered=delivered, expected=expected, message=message, detail=shown_detail)
 
     async def _deliver(
-        self, job: Job, clip: Clip, position: int, target: DeliveryTarget, *, maybe_posted: bool
-    ) -> DeliveryResult:
+        self,
+        job: Job,
+        clip: Clip,
+        position: int,
+        target: DeliveryTarget,
+        deadline: datetime,
+        *,
+        maybe_posted: bool,
+    ) -> ClipDelivery:
         """Posts one complete clip exactly once. The post and its record run shielded from cancellation, so a
-        shutdown never leaves a clip posted but unrecorded."""
+        shutdown never leaves a clip posted but unrecorded (the drain bounds how long it may take)."""
         if maybe_posted:
             message_id = await target.find_posted_clip(job, position)
             if message_id is not None:
                 log.info("job=%d clip=%s phase=found_posted message=%d", job.id, clip.id, message_id)
                 await self._jobs.record_delivery(clip.id, message_id, self._clock())
-                return DeliveryResult.POSTED
-        posting = asyncio.create_task(self._download_and_post(job, clip, position, target))
+                return ClipDelivery(DeliveryResult.POSTED)
+        posting = asyncio.create_task(self._download_and_post(job, clip, position, target, deadline))
         self._posting.add(posting)
         posting.add_done_callback(self._posting.discard)
         return await asyncio.shield(posting)
 
-    async def _download_and_post(self, job: Job, clip: Clip, position: int, target: DeliveryTarget) -> DeliveryResult:
-        path = self._audio_dir / f"{job.id}-{position}.mp3"
-        audio: Path | None = path
-        link_note = ""
+    async def _download_and_post(
+        self, job: Job, clip: Clip, position: int, target: DeliveryTarget, deadline: datetime
+    ) -> ClipDelivery:
         started = time.monotonic()
+        if clip.image_url and not is_public_http_url(clip.image_url, [self._own_origin]):
+            log.warning("job=%d clip=%s cover image at a refused address; posted without it", job.id, clip.id)
+            clip = replace(clip, image_url="")
+        fetched = await self._fetch_audio(job, clip, position, target.upload_limit, deadline)
+        if isinstance(fetched, ClipDelivery):
+            return fetched
+        audio, link_note = fetched
         try:
-            size = await retry(
-                lambda: self._backend.download(clip.audio_url, path, max_bytes=target.upload_limit),
-                backoff=self._backoff,
-                should_retry=_retryable_api_error,
-                what=f"job {job.id} download",
-            )
-            log.info(
-                "job=%d clip=%s phase=downloaded bytes=%d seconds=%.2f",
-                job.id,
-                clip.id,
-                size,
-                time.monotonic() - started,
-            )
-        except AudioTooLargeError as exc:
-            log.info("job=%d clip=%s too large to attach (%s); posting a link", job.id, clip.id, exc)
-            audio = None
-            link_note = too_large_note(exc.size, exc.limit)
-        except MusicApiError as exc:
-            log.warning("job=%d clip=%s download failed (%s); posting a link", job.id, clip.id, exc.detail)
-            audio = None
-            link_note = "The mp3 could not be fetched for attaching; here is the music service's link."
-        try:
-            await self._jobs.mark_posting(clip.id, self._clock())
+            try:
+                await self._jobs.mark_posting(clip.id, self._clock())
+            except Exception as error:
+                if not is_transient_storage_error(error):
+                    raise
+                log.warning("job=%d clip=%s not posted yet: the database failed (%s)", job.id, clip.id, error)
+                return ClipDelivery(DeliveryResult.PENDING)  # nothing posted; tried again on redelivery
             message_id = await retry(
                 lambda: target.post_clip(job, clip, position, audio, link_note),
                 backoff=self._backoff,
@@ -592,13 +716,78 @@ class GenerationService:
             )
         except DeliveryError as exc:
             log.warning("job=%d clip=%s phase=post failed transient=%s: %s", job.id, clip.id, exc.transient, exc.detail)
-            return DeliveryResult.PENDING if exc.transient else DeliveryResult.FAILED
+            return ClipDelivery(DeliveryResult.PENDING) if exc.transient else ClipDelivery(DeliveryResult.FAILED)
         except Exception:
             log.exception("job=%d clip=%s phase=post crashed", job.id, clip.id)
-            return DeliveryResult.FAILED
+            return ClipDelivery(DeliveryResult.FAILED)
         finally:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
-        await self._jobs.record_delivery(clip.id, message_id, self._clock())
+            if audio is not None:
+                await asyncio.to_thread(audio.unlink, missing_ok=True)
+        return await self._record_delivery(job, clip, message_id, started)
+
+    async def _fetch_audio(
+        self, job: Job, clip: Clip, position: int, upload_limit: int, deadline: datetime
+    ) -> tuple[Path | None, str] | ClipDelivery:
+        """The clip's file downloaded for attaching, or (None, why) to post the music service's link instead,
+        or a failed delivery when what the service pointed at must not be posted at all."""
+        destination = self._audio_dir / f"{job.id}-{position}.download"
+
+        def attempt() -> Awaitable[DownloadedAudio]:
+            time_limit = min(self._download_timeout, (deadline - self._clock()).total_seconds())
+            if time_limit <= 0:
+                raise MusicApiTimeoutError("the job's deadline passed before the file could be fetched")
+            return self._backend.download(clip.audio_url, destination, max_bytes=upload_limit, time_limit=time_limit)
+
+        started = time.monotonic()
+        try:
+            downloaded = await retry(
+                attempt, backoff=self._backoff, should_retry=_retryable_api_error, what=f"job {job.id} download"
+            )
+        except AudioTooLargeError as exc:
+            log.info("job=%d clip=%s too large to attach (%s); posting a link", job.id, clip.id, exc)
+            return None, too_large_note(exc.size, exc.limit)
+        except (UnsafeUrlError, NotAudioError) as exc:
+            log.warning("job=%d clip=%s phase=download refused: %s", job.id, clip.id, exc.detail)
+            return ClipDelivery(DeliveryResult.FAILED, exc.detail)
+        except AudioStoreError as exc:
+            log.error("job=%d clip=%s could not be stored for attaching (%s); posting a link", job.id, clip.id, exc)
+            return None, "The bot could not store the mp3 to attach it; here is the music service's link."
+        except MusicApiError as exc:
+            log.warning("job=%d clip=%s download failed (%s); posting a link", job.id, clip.id, exc.detail)
+            return None, "The mp3 could not be fetched for attaching; here is the music service's link."
+        path = destination.with_suffix(f".{downloaded.format}")
+        await asyncio.to_thread(destination.replace, path)
+        log.info(
+            "job=%d clip=%s phase=downloaded bytes=%d format=%s seconds=%.2f",
+            job.id,
+            clip.id,
+            downloaded.size,
+            downloaded.format,
+            time.monotonic() - started,
+        )
+        return path, ""
+
+    async def _record_delivery(self, job: Job, clip: Clip, message_id: int, started: float) -> ClipDelivery:
+        """Records the posted message (safe to repeat). If the database keeps failing, the job waits for
+        redelivery, which finds the message in the channel: never settled as failed with a song posted."""
+        try:
+            await retry(
+                lambda: self._jobs.record_delivery(clip.id, message_id, self._clock()),
+                backoff=self._backoff,
+                should_retry=is_transient_storage_error,
+                what=f"job {job.id} record delivery",
+            )
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                raise
+            log.error(
+                "job=%d clip=%s phase=posted message=%d not recorded (%s); kept for redelivery",
+                job.id,
+                clip.id,
+                message_id,
+                error,
+            )
+            return ClipDelivery(DeliveryResult.PENDING)
         log.info(
             "job=%d clip=%s phase=posted message=%d seconds=%.2f",
             job.id,
@@ -606,7 +795,7 @@ class GenerationService:
             message_id,
             time.monotonic() - started,
         )
-        return DeliveryResult.POSTED
+        return ClipDelivery(DeliveryResult.POSTED)
 
 
 UNPOSTABLE = "could not be posted"
@@ -617,6 +806,7 @@ class _ClipBook:
     """Where each clip of one job stands while the job is followed: its latest state, its position in the
     job, and how it was settled (posted, failed, or waiting for Discord to recover)."""
 
+    capacity: int  # how many clips one request makes; more in an answer are ignored
     positions: dict[str, int]
     delivered: set[str]
     maybe_posted: set[str]
@@ -624,6 +814,13 @@ class _ClipBook:
     failed: dict[str, str] = field(default_factory=dict)
     waiting_for_discord: set[str] = field(default_factory=set)
     task_error: MusicApiError | None = None
+
+    def admits(self, clip_id: str) -> bool:
+        """A clip already known, or a new one (given the next position) while the job has fewer clips than
+        one request makes."""
+        if clip_id not in self.positions and len(self.positions) < self.capacity:
+            self.positions[clip_id] = len(self.positions)
+        return clip_id in self.positions
 
     def position(self, clip_id: str) -> int:
         """A clip keeps the position it first appeared at; new ones (task backends) go after the others."""
@@ -635,13 +832,13 @@ class _ClipBook:
     def unsettled(self) -> set[str]:
         return {clip_id for clip_id in self.latest if not self.is_settled(clip_id)}
 
-    def record(self, clip_id: str, result: DeliveryResult) -> None:
-        if result is DeliveryResult.POSTED:
+    def record(self, clip_id: str, delivery: ClipDelivery) -> None:
+        if delivery.result is DeliveryResult.POSTED:
             self.delivered.add(clip_id)
-        elif result is DeliveryResult.PENDING:
+        elif delivery.result is DeliveryResult.PENDING:
             self.waiting_for_discord.add(clip_id)
         else:
-            self.failed[clip_id] = UNPOSTABLE
+            self.failed[clip_id] = delivery.failure or UNPOSTABLE
 
 
 class _ProgressThrottle:

@@ -202,14 +202,69 @@ class QuotaLimits:
 LIMIT_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "cooldown_seconds", "max_concurrent")
 
 
+NO_CEILINGS = QuotaLimits(
+    daily=UNLIMITED, monthly=UNLIMITED, per_member_daily=UNLIMITED, cooldown_seconds=0, max_concurrent=UNLIMITED
+)
+"""Ceilings that let a server be given anything; cooldowns never have a ceiling."""
+
+CEILING_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "max_concurrent")
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLimits:
+    """What the operator allows all servers together: a bot-wide budget per UTC day and month, ceilings no
+    moderator can pass (-1 = none), and the only servers allowed to generate (empty = every server)."""
+
+    global_daily: int = UNLIMITED
+    global_monthly: int = UNLIMITED
+    ceilings: QuotaLimits = NO_CEILINGS
+    allowed_guilds: frozenset[int] = frozenset()
+
+    def allows(self, guild_id: int) -> bool:
+        return not self.allowed_guilds or guild_id in self.allowed_guilds
+
+    def ceiling(self, name: str) -> int:
+        """The most `name` may be in any server; -1 when there is no ceiling (always for cooldowns)."""
+        return getattr(self.ceilings, name) if name in CEILING_NAMES else UNLIMITED
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """The bot-wide budget (-1 = none) and what all servers together used of it today and this month."""
+
+    daily: int = UNLIMITED
+    monthly: int = UNLIMITED
+    used_today: int = 0
+    used_month: int = 0
+
+    @property
+    def is_set(self) -> bool:
+        return self.daily != UNLIMITED or self.monthly != UNLIMITED
+
+    @property
+    def left_today(self) -> int | None:
+        return None if self.daily == UNLIMITED else max(0, self.daily - self.used_today)
+
+    @property
+    def left_month(self) -> int | None:
+        return None if self.monthly == UNLIMITED else max(0, self.monthly - self.used_month)
+
+
 @dataclass(frozen=True, slots=True)
 class GuildLimits:
-    """The limits in force for a server, which of them a moderator set, and who changed them last."""
+    """The limits in force for a server (ceilings applied), which of them a moderator set, and who changed
+    them last. `chosen` holds the values before the ceilings: what moderators set, or the defaults."""
 
     limits: QuotaLimits
     overridden: frozenset[str]
     updated_by: int | None = None
     updated_at: datetime | None = None
+    chosen: QuotaLimits | None = None
+    ceilings: QuotaLimits = NO_CEILINGS
+
+    @property
+    def configured(self) -> QuotaLimits:
+        return self.chosen or self.limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +279,7 @@ class QuotaSnapshot:
     server_today: int
     server_month: int
     running: int
+    budget: BudgetStatus = BudgetStatus()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +301,5 @@ class UsageReport:
     charged: int
     charged_by_backend: tuple[tuple[str, int], ...]
     top_members: tuple[tuple[int, int], ...]
+    budget: BudgetStatus = BudgetStatus()
+    """The bot-wide budget today and this month (all servers together, numbers only)."""

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=3, ge=1, le=10)
     retry_base_delay_seconds: float = Field(default=1.0, ge=0)
     redelivery_interval_seconds: float = Field(default=60.0, gt=0)
+    # A job reserved this long ago that never reached the music service (its process died, or the database
+    # failed right after reserving) is abandoned and its quota given back.
+    reservation_timeout_seconds: float = Field(default=30.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # A download may take at most this long (never past the job's deadline) and must keep at least this pace.
     download_timeout_seconds: float = Field(default=300.0, gt=0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 import discord
@@ -33,6 +35,9 @@ def words_for_error(error: BaseException) -> str:
     if isinstance(error, app_commands.BotMissingPermissions):
         missing = ", ".join(error.missing_permissions).replace("_", " ")
         return f"I am missing the {missing} permission in this channel. Please ask a moderator to grant it."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        again = math.ceil(time.time() + error.retry_after)
+        return f"You're using this command too quickly; try again <t:{again}:R>."
     if isinstance(error, app_commands.CheckFailure):
         return "You are not allowed to use this command here."
     code = secrets.token_hex(3)

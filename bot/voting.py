@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.models import PostedClip, VoteAction, VoteChoice, VoteTally
 from bot.storage import VoteStore
+from bot.storage.votes import ButtonClip
 
 LEADERBOARD_SIZE = 10
 HISTORY_SIZE = 10
@@ -39,8 +40,9 @@ class VotingService:
         self._store = store
         self._clock = clock
 
-    async def posted_clip(self, job_id: int, position: int) -> PostedClip:
-        clip = await self._store.posted_clip(job_id, position)
+    async def clip_for_buttons(self, job_id: int, position: int) -> ButtonClip:
+        """The clip under a message's buttons, from the moment the bot began posting it."""
+        clip = await self._store.button_clip(job_id, position)
         if clip is None:
             raise UserFacingError("This song is not in the bot's records any more.")
         return clip
@@ -51,7 +53,7 @@ class VotingService:
         """Toggles the member's vote; refuses bots and the song's own requester."""
         if voter_is_bot:
             raise UserFacingError("Bots cannot vote.")
-        clip = await self.posted_clip(job_id, position)
+        clip = await self.clip_for_buttons(job_id, position)
         if clip.requester_id == voter_id:
             raise UserFacingError("You can't vote on a song you requested; let the others judge it.")
         action, tally = await self._store.toggle(clip.clip_id, voter_id, choice, self._clock())

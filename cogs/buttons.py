@@ -86,7 +86,7 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
-            clip = await interaction.client.services.voting.posted_clip(self.job_id, self.position)
+            clip = await interaction.client.services.voting.clip_for_buttons(self.job_id, self.position)
             lyrics = clip.lyrics.strip()
             if not lyrics:
                 await interaction.response.send_message("This song has no lyrics (instrumental).", ephemeral=True)

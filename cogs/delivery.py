@@ -82,9 +82,8 @@ class ChannelDelivery:
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link_note: str) -> int:
         if audio is not None:
             try:
-                return await self._send_clip(
-                    job, position, render_clip_embed(job, clip, position), audio, clip_filename(job, clip, position)
-                )
+                embed = render_clip_embed(job, clip, position)
+                return await self._send_clip(job, position, embed, audio, clip_filename(job, clip, position, audio))
             except discord.HTTPException as error:
                 if error.status != 413:
                     raise as_delivery_error(error) from error
@@ -228,18 +227,15 @@ async def start_generation(
     if interaction.guild_id is None or interaction.channel_id is None:
         raise app_commands.NoPrivateMessage()
     check_bot_can_deliver(interaction)
-    generation = bot.services.generation
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
-    job = await generation.accept(requester, request)
-    try:
-        response = await interaction.response.defer(thinking=True)
-    except discord.HTTPException as error:
-        log.warning("job=%d could not acknowledge the interaction (%s)", job.id, error)
-        await generation.abandon(job, FailureReason.NOT_ACKNOWLEDGED)
-        return
-    target = InteractionDelivery(bot, job, interaction, clip_view)
-    message_id = response.message_id if response is not None else None
-    if message_id is not None:
-        target.remember_response_message(message_id)
-        await generation.remember_response_message(job, message_id)
-    generation.start(job, target)
+    async with bot.services.generation.admit(requester, request) as reservation:
+        try:
+            response = await interaction.response.defer(thinking=True)
+        except discord.HTTPException as error:
+            log.warning("job=%d could not acknowledge the interaction (%s)", reservation.job.id, error)
+            reservation.abandon_reason = FailureReason.NOT_ACKNOWLEDGED
+            return
+        message_id = response.message_id if response is not None else None
+        if message_id is not None:
+            await reservation.remember_response_message(message_id)
+        reservation.start(InteractionDelivery(bot, reservation.job, interaction, clip_view))

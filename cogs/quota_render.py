@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import discord
 
-from bot.models import UNLIMITED, GuildLimits, LimitChange, UsageReport
-from bot.quota import QuotaStatus, UsagePeriod, discord_time
+from bot.models import CEILING_NAMES, UNLIMITED, BudgetStatus, GuildLimits, LimitChange, UsageReport
+from bot.quota import NOT_ALLOWED_MESSAGE, QuotaStatus, UsagePeriod, discord_time
 
 LIMIT_LABELS = {
     "daily": "Server per UTC day",
@@ -32,11 +32,22 @@ def describe_limit(name: str, value: int) -> str:
     return "off (0)" if value == 0 else str(value)
 
 
+def describe_in_force(name: str, chosen: int, ceiling: int) -> str:
+    """A limit as chosen, and what the bot's ceiling makes of it: "unlimited → up to 50 (the bot's ceiling)"."""
+    if name not in CEILING_NAMES or ceiling == UNLIMITED or (chosen != UNLIMITED and chosen <= ceiling):
+        return describe_limit(name, chosen)
+    if ceiling == 0:
+        return f"{describe_limit(name, chosen)} → off (0) (the bot's ceiling)"
+    capped = f"up to {ceiling}" if chosen == UNLIMITED else str(ceiling)
+    return f"{describe_limit(name, chosen)} → {capped} (the bot's ceiling)"
+
+
 def render_limits(record: GuildLimits, changes: list[LimitChange] | None = None) -> discord.Embed:
     embed = discord.Embed(title="🎛️ Music limits for this server", colour=discord.Colour.blurple())
     changed = {change.name: change for change in changes or []}
+    chosen, ceilings = record.configured, record.ceilings
     for name, label in LIMIT_LABELS.items():
-        value = describe_limit(name, getattr(record.limits, name))
+        value = describe_in_force(name, getattr(chosen, name), getattr(ceilings, name))
         if name in changed:
             value = f"{describe_limit(name, changed[name].old)} → **{value}**"
         source = "set here" if name in record.overridden else "default"
@@ -46,12 +57,41 @@ def render_limits(record: GuildLimits, changes: list[LimitChange] | None = None)
         embed.description = f"Last changed by <@{record.updated_by}> {discord_time(record.updated_at)}."
     else:
         embed.description = "No moderator has changed these yet; they are the bot's defaults."
+    capped = [
+        f"{LIMIT_LABELS[name]}: {'off (0)' if getattr(ceilings, name) == 0 else f'at most {getattr(ceilings, name)}'}"
+        for name in CEILING_NAMES
+        if getattr(ceilings, name) != UNLIMITED
+    ]
+    if capped:
+        embed.add_field(
+            name="The bot's ceilings (set by its operator; no server can go above them)",
+            value="\n".join(capped),
+            inline=False,
+        )
     embed.add_field(
         name="How to change",
-        value="`/music-admin quota daily:10 cooldown_seconds:60` … `-1` means unlimited, `0` switches generation off.",
+        value="`/music-admin quota daily:10 cooldown_seconds:60` … `-1` means unlimited, `0` switches generation off."
+        + (" Under a ceiling, `-1` means as many as the ceiling allows." if capped else ""),
         inline=False,
     )
     return embed
+
+
+def describe_budget(limit: int, used: int, left: int | None) -> str:
+    if left is None:
+        return f"no limit ({used} used)"
+    if limit == 0:
+        return "off (0): the operator switched generation off"
+    return f"**{left}** of {limit} left ({used} used)"
+
+
+def render_budget(budget: BudgetStatus) -> str:
+    """The bot-wide budget in numbers only: moderators of one server learn nothing about the others but totals."""
+    if not budget.is_set:
+        return "none: the bot's operator has set no bot-wide budget"
+    today = describe_budget(budget.daily, budget.used_today, budget.left_today)
+    month = describe_budget(budget.monthly, budget.used_month, budget.left_month)
+    return f"Today (UTC): {today}\nThis month (UTC): {month}"
 
 
 def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str, tuple[int, str]]) -> discord.Embed:
@@ -73,6 +113,7 @@ def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str
         for rank, (member, count) in enumerate(report.top_members, start=1)
     )
     embed.add_field(name="Top members", value=top or "nobody yet", inline=False)
+    embed.add_field(name="Bot-wide budget (all servers together)", value=render_budget(report.budget), inline=False)
     return embed
 
 
@@ -85,7 +126,9 @@ def _left(left: int | None, limit: int) -> str:
 def render_quota_status(status: QuotaStatus) -> discord.Embed:
     limits, snapshot, windows = status.snapshot.limits, status.snapshot, status.windows
     embed = discord.Embed(title="🎟️ Music generations left", colour=discord.Colour.blurple())
-    if snapshot.blocked:
+    if not status.allowed:
+        embed.description = f"⛔ {NOT_ALLOWED_MESSAGE}"
+    elif snapshot.blocked:
         embed.description = "⛔ A moderator has blocked you from generating music on this server."
     embed.add_field(
         name="This server today",
@@ -106,4 +149,16 @@ def render_quota_status(status: QuotaStatus) -> discord.Embed:
     embed.add_field(name="Your cooldown", value=cooldown)
     running_limit = "unlimited" if limits.max_concurrent == UNLIMITED else str(limits.max_concurrent)
     embed.add_field(name="Running now", value=f"{snapshot.running} (at most {running_limit} at once)")
+    budget = status.budget
+    if budget.is_set:
+        embed.add_field(
+            name="The bot today, all servers",
+            value=f"{_left(budget.left_today, budget.daily)} · resets {discord_time(windows.next_day)}",
+            inline=False,
+        )
+        embed.add_field(
+            name="The bot this month, all servers",
+            value=f"{_left(budget.left_month, budget.monthly)} · resets {discord_time(windows.next_month)}",
+            inline=False,
+        )
     return embed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import discord
 
@@ -15,6 +16,7 @@ EMBED_FIELD_LIMIT = 1024
 LYRICS_EXCERPT_CHARS = 600
 CONTENT_LIMIT = 2000
 PROMPT_ECHO_CHARS = 120
+DETAIL_ECHO_CHARS = 300
 
 _PHASE_WORDS = {
     Phase.QUEUED: "⏳ Queued",
@@ -29,10 +31,16 @@ def fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+# A bracket behind an even number of backslashes (none included) still opens or closes a masked link.
+_ACTIVE_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
+
+
 def quote_user_text(text: str, limit: int = PROMPT_ECHO_CHARS) -> str:
-    """Member text shown inline: one line, no markdown tricks (mentions are disabled at send time)."""
+    """Text from outside (a member's, the music service's) shown inline: one line, no markdown tricks, and no
+    brackets left to open a masked link (mentions are disabled at send time)."""
     one_line = " ".join(text.split())
-    return discord.utils.escape_markdown(fit(one_line, limit))
+    escaped = discord.utils.escape_markdown(fit(one_line, limit))
+    return _ACTIVE_BRACKET.sub(r"\1\\\2", escaped)
 
 
 def job_label(job: Job) -> str:
@@ -53,16 +61,20 @@ def render_outcome(outcome: JobOutcome) -> str:
         icon = "❌"
     else:
         icon = "✅" if outcome.job.failure_reason is None else "⚠️"
-    return fit(f"{icon} “{job_label(outcome.job)}”: {outcome.message}", CONTENT_LIMIT)
+    text = f"{icon} “{job_label(outcome.job)}”: {outcome.message}"
+    if outcome.detail:  # the music service's own words, quoted on their own line
+        text += f"\n> {quote_user_text(outcome.detail, DETAIL_ECHO_CHARS)}"
+    return fit(text, CONTENT_LIMIT)
 
 
 def clip_title(job: Job, clip: Clip) -> str:
     return clip.title or job.request.title or fit(" ".join(job.request.prompt.split()), 80) or "Untitled"
 
 
-def clip_filename(job: Job, clip: Clip, position: int) -> str:
+def clip_filename(job: Job, clip: Clip, position: int, audio: Path) -> str:
+    """A readable file name with the extension of the format that was downloaded (mp3, or wav for Lyria)."""
     slug = re.sub(r"[^a-z0-9]+", "-", clip_title(job, clip).lower()).strip("-")[:60] or "song"
-    return f"{slug}-{position + 1}.mp3"
+    return f"{slug}-{position + 1}{audio.suffix or '.mp3'}"
 
 
 def _format_duration(seconds: float | None) -> str | None:
@@ -118,8 +130,21 @@ _PERIOD_WORDS = {
 }
 
 
+_BRACKETS_AS_PARENTHESES = str.maketrans("[]", "()")
+_LINK_BREAKERS = re.compile(r"[()]|:(?=//)")
+
+
+def link_text(text: str, limit: int) -> str:
+    """The text of a masked link `[text](url)`: one line, no markdown, and nothing that can end it early or link
+    elsewhere. Brackets become (escaped) parentheses, as a backslash alone does not stop `]` from closing the
+    text in Discord's parser; an escaped colon keeps a URL in the text from becoming a link of its own."""
+    one_line = fit(" ".join(text.split()), limit).translate(_BRACKETS_AS_PARENTHESES)
+    escaped = discord.utils.escape_markdown(one_line, ignore_links=False)
+    return _LINK_BREAKERS.sub(lambda found: "\\" + found[0], escaped)
+
+
 def _clip_line(clip: PostedClip, prefix: str, *, with_requester: bool) -> str:
-    title = discord.utils.escape_markdown(fit(" ".join(clip.title.split()), 60))
+    title = link_text(clip.title, 60)
     requester = f" by <@{clip.requester_id}>" if with_requester else ""
     score = f"{clip.tally.score:+d} (👍 {clip.tally.up} · 👎 {clip.tally.down})"
     when = f"<t:{int(clip.delivered_at.timestamp())}:R>"

@@ -13,6 +13,14 @@ from cogs.render import render_history, render_leaderboard
 
 Interaction = discord.Interaction[MusicBot]
 
+# Spam only (in memory, per process): a member may ask for the leaderboard twice in 5 seconds.
+TOP_RATE = 2
+TOP_PER_SECONDS = 5.0
+
+
+def _member_in_guild(interaction: Interaction) -> tuple[int | None, int]:
+    return interaction.guild_id, interaction.user.id
+
 
 class VotingCog(commands.Cog):
     def __init__(self, bot: MusicBot) -> None:
@@ -20,6 +28,7 @@ class VotingCog(commands.Cog):
 
     @app_commands.command(name="music-top", description="This server's best songs by votes")
     @app_commands.guild_only()
+    @app_commands.checks.cooldown(TOP_RATE, TOP_PER_SECONDS, key=_member_in_guild)
     @app_commands.describe(period="Which votes count: the last day, week, month, or all time (default: week)")
     async def music_top(self, interaction: Interaction, period: LeaderboardPeriod = LeaderboardPeriod.WEEK) -> None:
         assert interaction.guild_id is not None  # guild_only

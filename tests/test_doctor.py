@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from bot.storage import Database
+from bot.clock import utc_now
+from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
+from bot.quota import QuotaService
+from bot.storage import Database, QuotaStore
 from bot.storage.database import bundled_migrations
 from tests.bot_process import BotProcess
 from tests.fakes.discord_server import FakeDiscord
@@ -28,6 +32,9 @@ async def test_doctor_reports_a_healthy_setup_without_spending(
     assert "answers and accepts the key" in output
     assert "Discord accepts DISCORD_TOKEN" in output
     assert "does not exist yet; it is created at the first start" in output
+    assert "WARN  no bot-wide budget is set (GLOBAL_DAILY_LIMIT and GLOBAL_MONTHLY_LIMIT are -1)" in output
+    assert "no ceilings (MAX_*_LIMIT are -1)" in output
+    assert "allow-list: not set; every server the bot is invited to may generate" in output
     assert output.strip().endswith("all good")
     assert api.generate_calls() == 0
     assert api.api_key not in output
@@ -52,3 +59,32 @@ async def test_doctor_names_a_bad_discord_token(discord_fake: FakeDiscord, api: 
     assert code == 1
     assert "Discord refused DISCORD_TOKEN" in output
     assert "not-the-token" not in output
+
+
+async def test_doctor_shows_the_budget_used_and_left_without_changing_the_database(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    database = tmp_path / "musicbot.sqlite3"
+    async with Database.open(database) as db:
+        quota = QuotaService(QuotaStore(db, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
+        for guild_id in (1, 2):
+            request = GenerationRequest(GenerationMode.DESCRIPTION, "spent today")
+            await quota.reserve_generation(Requester(guild_id, 1, 1), request, backend="aimlapi-suno")
+    before = hashlib.sha256(database.read_bytes()).hexdigest()
+    code, output = await run_doctor(
+        discord_fake,
+        api,
+        tmp_path,
+        global_daily_limit=5,
+        global_monthly_limit=100,
+        max_daily_limit=10,
+        max_concurrent_limit=2,
+        allowed_guild_ids="1, 2, 3",
+    )
+    assert code == 0, output
+    assert "OK   bot-wide budget: today (UTC): 2 used of 5, 3 left; this month (UTC): 2 used of 100, 98 left" in output
+    assert "ceilings no server can go above: daily 10, max_concurrent 2" in output
+    assert "the default daily (20) is above its ceiling: servers get 10" in output
+    assert "the default max_concurrent (4) is above its ceiling: servers get 2" in output
+    assert "allow-list: 3 server(s) may generate (ALLOWED_GUILD_IDS)" in output
+    assert hashlib.sha256(database.read_bytes()).hexdigest() == before

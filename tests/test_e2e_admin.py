@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.quota import NOT_ALLOWED_MESSAGE
 from tests.clock import FakeClock
 from tests.fakes.discord_interactions import FakeInteraction
 from tests.fakes.discord_models import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import ClipTimings, FakeMusicApi
-from tests.harness import RunningBot, running_bot
+from tests.harness import RunningBot, World, running_bot
 
 DEFERRED = 5
 
@@ -32,6 +36,20 @@ async def admin(harness: RunningBot, subcommand: str, user_id: int, **options: A
         guild_id=harness.guild_id,
         channel_id=harness.channel_id,
         user_id=user_id,
+    )
+
+
+async def admin_answer(harness: RunningBot, subcommand: str, user_id: int, **options: Any) -> dict[str, Any]:
+    """A moderator's command and its answer, which is always private."""
+    interaction = await admin(harness, subcommand, user_id, **options)
+    data = await answered(harness, interaction)
+    assert interaction.ephemeral
+    return data
+
+
+def moderator_of(harness: RunningBot) -> int:
+    return harness.discord.add_member(
+        harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
     )
 
 
@@ -196,3 +214,125 @@ async def test_fifty_concurrent_requests_respect_max_concurrent_and_daily(
         running_at_each_grant = [row["running"] for row in await harness.query("SELECT running FROM observed")]
         assert len(running_at_each_grant) == 10
         assert max(running_at_each_grant) <= 3
+
+
+async def test_usage_shows_the_bot_wide_budget_as_numbers_only(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", global_daily_limit=10, global_monthly_limit=100
+    ) as harness:
+        other_guild = discord_fake.add_guild(name="Secret Other Server")
+        other_channel = discord_fake.add_channel(other_guild)
+        other_member = discord_fake.add_member(other_guild, name="stranger")
+        elsewhere = await discord_fake.invoke_command(
+            "music", {"prompt": "far away"}, guild_id=other_guild, channel_id=other_channel, user_id=other_member
+        )
+        await harness.finished(elsewhere)
+        await harness.finished(await harness.music("right here"))
+        moderator = discord_fake.add_member(
+            harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+        )
+        usage = await answered(harness, await admin(harness, "usage", moderator, period="all"))
+        figures = fields(usage)
+        assert figures["Requested"] == "1"  # this server's own figures
+        assert figures["Bot-wide budget (all servers together)"] == (
+            "Today (UTC): **8** of 10 left (2 used)\nThis month (UTC): **98** of 100 left (2 used)"
+        )
+        shown = str(usage)
+        assert str(other_guild) not in shown
+        assert str(other_member) not in shown
+        assert "Secret Other Server" not in shown
+
+
+async def test_usage_says_when_no_bot_wide_budget_is_set(harness: RunningBot) -> None:
+    moderator = harness.discord.add_member(
+        harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+    )
+    figures = fields(await answered(harness, await admin(harness, "usage", moderator)))
+    assert figures["Bot-wide budget (all servers together)"] == "none: the bot's operator has set no bot-wide budget"
+
+
+async def test_forty_at_once_with_every_server_limit_off_get_the_budget_and_no_more(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    api.timings = ClipTimings(queued_after=0.02, streaming_after=0.05, complete_after=0.2)
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", global_daily_limit=5) as harness:
+        moderator = moderator_of(harness)
+        await admin_answer(harness, "quota", moderator, daily=-1, monthly=-1, per_member_daily=-1, max_concurrent=-1)
+        interactions = await asyncio.gather(*(harness.music(f"song {index}") for index in range(40)))
+        answers = [await answered(harness, interaction) for interaction in interactions]
+        granted = [i for i in interactions if i.callbacks[0]["type"] == DEFERRED]
+        refusals = [data["content"] for i, data in zip(interactions, answers, strict=True) if i not in granted]
+        assert len(granted) == 5
+        assert len(refusals) == 35
+        assert all(i.ephemeral for i in interactions if i not in granted)
+        assert all(text.startswith("The bot's daily budget is used up; it resets <t:") for text in refusals)
+        for interaction in granted:
+            await harness.finished(interaction, timeout=30)
+        assert api.generate_calls() == 5
+        ledger = await harness.query("SELECT change, count(*) AS n FROM quota_ledger GROUP BY change")
+        assert ledger == [{"change": "reserve", "n": 5}]
+        jobs = await harness.query("SELECT count(*) AS n, sum(charged) AS charged FROM jobs")
+        assert jobs == [{"n": 5, "charged": 5}]
+        counters = await harness.query("SELECT scope, used FROM global_counters ORDER BY scope")
+        assert counters == [{"scope": "day", "used": 5}, {"scope": "month", "used": 5}]
+
+        usage = fields(await admin_answer(harness, "usage", moderator, period="day"))
+        assert usage["Bot-wide budget (all servers together)"].startswith("Today (UTC): **0** of 5 left (5 used)")
+        status = fields(await answered(harness, await harness.command("music-quota")))
+        assert status["The bot today, all servers"].startswith("**0** of 5 left")
+
+
+async def test_moderator_cannot_pass_the_ceiling_and_sees_what_minus_one_means(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", max_daily_limit=50, max_monthly_limit=200
+    ) as harness:
+        moderator = moderator_of(harness)
+        shown = fields(await admin_answer(harness, "quota", moderator))
+        assert shown["Server per UTC month"] == "300 → 200 (the bot's ceiling) · default"
+        assert (
+            "Server per UTC day: at most 50"
+            in shown["The bot's ceilings (set by its operator; no server can go above them)"]
+        )
+
+        refusal = await admin_answer(harness, "quota", moderator, daily=51)
+        assert refusal["content"].startswith("`daily` cannot be 51: this bot's operator allows at most 50")
+        assert await harness.query("SELECT * FROM guild_limits") == []
+
+        changed = fields(await admin_answer(harness, "quota", moderator, daily=-1))
+        assert changed["Server per UTC day"] == "20 → **unlimited → up to 50 (the bot's ceiling)** · set here"
+        status = fields(await answered(harness, await harness.command("music-quota")))
+        assert status["This server today"].startswith("**50** of 50 left")
+        assert status["This server this month"].startswith("**200** of 200 left")
+
+
+async def test_outside_the_allow_list_music_and_again_are_refused_privately(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "db.sqlite3"
+    world = World.create(discord_fake)
+    async with running_bot(discord_fake, api, database, world=world) as harness:
+        first = await harness.music("made before the operator listed servers")
+        await harness.finished(first)
+        song = first.followups[0]
+    caplog.set_level(logging.INFO, logger="bot.quota")
+    elsewhere = discord_fake.add_guild(name="The only allowed one")
+    async with running_bot(discord_fake, api, database, world=world, allowed_guild_ids=str(elsewhere)) as harness:
+        for _ in range(2):
+            refused = await harness.music("let me in")
+            assert (await answered(harness, refused))["content"] == NOT_ALLOWED_MESSAGE
+            assert refused.ephemeral
+        again = await harness.click(song, "again", harness.member_id)
+        assert again.ephemeral
+        assert again.callbacks[0]["data"]["content"] == NOT_ALLOWED_MESSAGE
+        status = await answered(harness, await harness.command("music-quota"))
+        assert NOT_ALLOWED_MESSAGE in status["embeds"][0]["description"]
+        assert len(await harness.query("SELECT * FROM jobs")) == 1
+        assert api.generate_calls() == 1
+    logged = [record.getMessage() for record in caplog.records if "ALLOWED_GUILD_IDS" in record.getMessage()]
+    assert logged == [
+        f"guild={world.guild_id} is not in ALLOWED_GUILD_IDS: generation refused there (logged once per server)"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from tests.harness import RunningBot, World, buttons, running_bot
 
 UPDATE_MESSAGE = 7
 DEFERRED = 5
+# Discord's masked-link rule (simple-markdown's `link`): [text](target), brackets nested at most once in text.
+MASKED_LINK = re.compile(
+    r"\[((?:\[[^\]]*\]|[^\[\]]|\](?=[^\[]*\]))*)\]"
+    r"\(\s*<?((?:\([^)]*\)|[^\s\\]|\\.)*?)>?(?:\s+['\"]([\s\S]*?)['\"])?\s*\)"
+)
 
 
 @pytest.fixture
@@ -174,7 +180,8 @@ async def test_leaderboard_orders_by_score_breaks_ties_by_age_and_honours_period
 
     async def top(period: str | None) -> list[str]:
         options = {"period": period} if period else {}
-        interaction = await harness.command("music-top", **options)
+        viewer = harness.discord.add_member(harness.guild_id, name="viewer")  # one each: /music-top has a cooldown
+        interaction = await harness.command("music-top", user_id=viewer, **options)
         await harness.discord.wait_for(lambda: bool(interaction.callbacks))
         embed = interaction.callbacks[0]["data"]["embeds"][0]
         return [line for line in embed["description"].splitlines() if line.startswith("**")]
@@ -192,7 +199,7 @@ async def test_leaderboard_orders_by_score_breaks_ties_by_age_and_honours_period
     assert "-1" in everything[3]
     assert len(await top("month")) == 2
     clock.advance(days=2)
-    empty = await harness.command("music-top", period="day")
+    empty = await harness.command("music-top", harness.discord.add_member(harness.guild_id), period="day")
     await harness.discord.wait_for(lambda: bool(empty.callbacks))
     assert "No votes in the last 24 hours yet" in empty.callbacks[0]["data"]["embeds"][0]["description"]
 
@@ -208,3 +215,71 @@ async def test_history_lists_a_members_songs_with_links(harness: RunningBot) -> 
     mine = await harness.command("music-history", user_id=other)
     await harness.discord.wait_for(lambda: bool(mine.callbacks))
     assert "has no songs in this server yet" in mine.callbacks[0]["data"]["embeds"][0]["description"]
+
+
+async def test_a_vote_counts_before_the_bot_has_recorded_the_message_it_posted(harness: RunningBot) -> None:
+    # Discord shows the song (buttons and all) as soon as it has it; the bot learns the message id only when
+    # Discord's answer to its post comes back, here 3 s later. A member clicking in between is counted.
+    harness.discord.delay_next("followup", seconds=3, response_only=True)
+    voter = harness.discord.add_member(harness.guild_id, name="quick")
+    interaction = await harness.music("a song to vote on at once")
+    await harness.discord.wait_for(lambda: bool(interaction.followups), timeout=10)
+    song = interaction.followups[0]
+    click = await harness.click(song, "up", voter)
+    lyrics = await harness.click(song, "lyrics", voter)
+    unrecorded = await harness.query("SELECT message_id FROM clips WHERE position = 0")
+    assert unrecorded == [{"message_id": None}], "the click must land while the bot still waits for Discord"
+    assert click.callbacks[0]["type"] == UPDATE_MESSAGE
+    assert not click.ephemeral
+    assert labels(song)[:2] == ["👍 1", "👎 0"]
+    assert lyrics.ephemeral
+    assert lyrics.callbacks[0]["data"]["embeds"][0]["description"]
+    await harness.finished(interaction)
+    assert await harness.query("SELECT user_id, value FROM votes") == [{"user_id": voter, "value": 1}]
+    recorded = await harness.query("SELECT message_id FROM clips WHERE position = 0")
+    assert recorded == [{"message_id": song.id}]
+
+
+async def test_a_title_cannot_break_out_of_its_link_in_top_or_history(harness: RunningBot) -> None:
+    evil = "x](https://evil.example/login) [Vote"
+
+    async def retitle() -> None:
+        await harness.discord.wait_for(lambda: bool(harness.api.clips), timeout=10)
+        for clip in harness.api.clips.values():
+            clip.title = evil
+
+    retitling = asyncio.create_task(retitle())
+    first, second = await make_songs(harness)
+    await retitling
+    assert await harness.query("SELECT DISTINCT title FROM clips") == [{"title": evil}]
+    voter = harness.discord.add_member(harness.guild_id, name="voter")
+    await harness.click(first, "up", voter)
+    await harness.click(second, "down", voter)
+
+    top = {"period": "all"}, [first, second]  # +1, then -1
+    history = {"member": {"user": harness.member_id}}, [second, first]  # newest first
+    for command, (options, listed) in {"music-top": top, "music-history": history}.items():
+        interaction = await harness.command(command, user_id=voter, **options)
+        await harness.discord.wait_for(lambda: bool(interaction.callbacks))  # noqa: B023
+        lines = interaction.callbacks[0]["data"]["embeds"][0]["description"].splitlines()
+        for line, message in zip(lines, listed, strict=True):
+            links = [match[2] for match in MASKED_LINK.finditer(line)]
+            assert links == [f"https://discord.com/channels/{harness.guild_id}/{harness.channel_id}/{message.id}"]
+            outside_links = MASKED_LINK.sub("", line)
+            assert not re.search(r"https?://", outside_links), f"a bare URL would be linked: {line}"
+            assert "evil.example/login" in line  # the title is still shown, as text
+
+
+async def test_music_top_has_a_short_per_member_cooldown(harness: RunningBot) -> None:
+    impatient = harness.discord.add_member(harness.guild_id, name="impatient")
+    answers = []
+    for _ in range(3):
+        interaction = await harness.command("music-top", user_id=impatient)
+        await harness.discord.wait_for(lambda: bool(interaction.callbacks))  # noqa: B023
+        answers.append(interaction)
+    assert [answer.ephemeral for answer in answers] == [False, False, True]
+    refusal = answers[2].callbacks[0]["data"]["content"]
+    assert re.fullmatch(r"You're using this command too quickly; try again <t:\d+:R>\.", refusal)
+    someone_else = await harness.command("music-top", user_id=harness.discord.add_member(harness.guild_id))
+    await harness.discord.wait_for(lambda: bool(someone_else.callbacks))
+    assert not someone_else.ephemeral

@@ -97,3 +97,41 @@ def test_unusable_database_path_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert lines[0].startswith("musicbot: cannot open the database at ")
     assert "check DATABASE_URL" in lines[0]
+
+
+def test_the_example_env_file_is_a_valid_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    filled = example.replace("DISCORD_TOKEN=\n", "DISCORD_TOKEN=t\n").replace("AIML_API_KEY=\n", "AIML_API_KEY=k\n")
+    (tmp_path / ".env").write_text(filled)
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("DISCORD_", "AIML_", "GLOBAL_", "MAX_", "ALLOWED_", "DEFAULT_")):
+            monkeypatch.delenv(key)
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.global_daily_limit == -1
+    assert settings.allowed_guild_ids == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("", frozenset()), ("123", {123}), ("1,2, 3", {1, 2, 3}), ("4 5", {4, 5}), ("[6, 7]", {6, 7})],
+)
+def test_allowed_guild_ids_take_commas_spaces_or_json(
+    raw: str, expected: frozenset[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", raw)
+    assert make(discord_token="t", aiml_api_key="k").allowed_guild_ids == expected
+
+
+def test_a_non_numeric_allowed_guild_id_names_the_variable() -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(discord_token="t", aiml_api_key="k", allowed_guild_ids="12,abc")
+    assert "ALLOWED_GUILD_IDS is invalid" in describe_settings_error(caught.value)
+
+
+def test_downloads_live_in_one_folder_beside_the_database_unless_data_dir_is_set() -> None:
+    settings = make(discord_token="t", aiml_api_key="k", database_url="sqlite:////srv/bot/db.sqlite3")
+    assert settings.temp_audio_dir == Path("/srv/bot/tmp-audio")
+    assert make(discord_token="t", aiml_api_key="k", data_dir="/var/tmp/mb").temp_audio_dir == Path(
+        "/var/tmp/mb/tmp-audio"
+    )

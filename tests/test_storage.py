@@ -152,7 +152,7 @@ async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock:
         action, tally = await votes.toggle("c1", 42, VoteChoice.UP, clock())
         assert action is VoteAction.ADDED
         assert tally == VoteTally(up=1, down=0)
-        posted = await votes.posted_clip(7, 0)
+        posted = await votes.button_clip(7, 0)
         assert posted is not None
         assert posted.message_id == 555
         assert posted.tally.score == 1
@@ -196,3 +196,26 @@ async def test_grouped_writes_fail_alone_and_commit_together(database: Database,
         assert other.execute("SELECT count(*) FROM quota_counters").fetchone() == (0,)
     finally:
         other.close()
+
+
+async def test_reads_neither_wait_for_an_open_write_nor_see_it_before_its_commit(database: Database) -> None:
+    async with database.transaction() as connection:
+        await connection.execute("INSERT INTO bot_state (key, value) VALUES ('synced', 'abc')")
+        during = await asyncio.wait_for(database.fetch_all("SELECT key FROM bot_state"), timeout=5)
+        assert during == []
+    after = await database.fetch_all("SELECT key FROM bot_state")
+    assert [tuple(row) for row in after] == [("synced",)]  # committed: every reader sees it at once
+
+
+async def test_reads_cannot_write(database: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await database.fetch_all("INSERT INTO bot_state (key, value) VALUES ('a', 'b') RETURNING key")
+
+
+async def test_durability_is_full_unless_asked_otherwise(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "full.sqlite3") as full:
+        async with full.transaction() as connection:
+            assert [tuple(row) for row in await connection.execute_fetchall("PRAGMA synchronous")] == [(2,)]
+    async with Database.open(tmp_path / "normal.sqlite3", synchronous="NORMAL") as normal:
+        async with normal.transaction() as connection:
+            assert [tuple(row) for row in await connection.execute_fetchall("PRAGMA synchronous")] == [(1,)]

@@ -26,6 +26,7 @@ __all__ = [
     "PollUpdate",
     "Submission",
     "adapters",
+    "backend_base_url",
     "create_backend",
 ]
 
@@ -41,6 +42,7 @@ class AdapterSpec:
     required_settings: tuple[str, ...]
     capabilities: Capabilities
     create: Callable[[Settings, aiohttp.ClientSession], MusicBackend]
+    base_url_setting: str  # the setting naming where this backend's API (and its own files) live
 
 
 @cache
@@ -57,3 +59,8 @@ def adapters() -> dict[str, AdapterSpec]:
 
 def create_backend(settings: Settings, session: aiohttp.ClientSession) -> MusicBackend:
     return adapters()[settings.music_backend].create(settings, session)
+
+
+def backend_base_url(settings: Settings) -> str:
+    """The active backend's base URL: the one origin whose private address the bot may fetch from."""
+    return str(getattr(settings, adapters()[settings.music_backend].base_url_setting))

@@ -18,6 +18,7 @@ from bot.backends import AdapterSpec
 from bot.backends.aimlapi_gateway import gateway_error
 from bot.backends.base import (
     Capabilities,
+    DownloadedAudio,
     Instrumental,
     JsonClient,
     ModelSpec,
@@ -120,13 +121,22 @@ class AimlAudioBackend:
     name = "aimlapi-audio"
     capabilities = CAPABILITIES
 
-    def __init__(self, session: aiohttp.ClientSession, *, base_url: str, api_key: str, request_timeout: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        request_timeout: float,
+        min_download_bytes_per_second: int = 0,
+    ) -> None:
         self._http = JsonClient(
             session,
             base_url,
             headers={"Authorization": f"Bearer {api_key}"},
             request_timeout=request_timeout,
             error_for_status=gateway_error,
+            min_download_bytes_per_second=min_download_bytes_per_second,
         )
 
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
@@ -145,8 +155,8 @@ class AimlAudioBackend:
         payload = await self._http.request("GET", "/v2/generate/audio", params=[("generation_id", key)])
         return parse_generation(key, payload)
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await self._http.download(url, destination, max_bytes=max_bytes)
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
 
     async def probe(self) -> str:
         """Asks for a generation that cannot exist: a bad key is refused (401) before the lookup fails."""
@@ -161,6 +171,7 @@ def _create(settings: Settings, session: aiohttp.ClientSession) -> AimlAudioBack
         base_url=settings.aiml_api_base_url,
         api_key=settings.secret("aiml_api_key"),
         request_timeout=settings.http_timeout_seconds,
+        min_download_bytes_per_second=settings.download_min_bytes_per_second,
     )
 
 
@@ -172,4 +183,5 @@ ADAPTER = AdapterSpec(
     required_settings=("aiml_api_key",),
     capabilities=CAPABILITIES,
     create=_create,
+    base_url_setting="aiml_api_base_url",
 )

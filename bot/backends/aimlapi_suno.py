@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.backends import AdapterSpec
 from bot.backends.aimlapi_gateway import gateway_error
-from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission
+from bot.backends.base import Capabilities, DownloadedAudio, JsonClient, ModelSpec, PollUpdate, Submission
 from bot.backends.suno_clips import clip_updates, parse_clips
 from bot.errors import MusicApiBadResponseError
 from bot.models import GenerationMode, GenerationRequest
@@ -44,6 +44,7 @@ class AimlSunoBackend:
         api_key: str,
         wait_audio_timeout: float,
         request_timeout: float,
+        min_download_bytes_per_second: int = 0,
     ) -> None:
         self._http = JsonClient(
             session,
@@ -51,6 +52,7 @@ class AimlSunoBackend:
             headers={"Authorization": f"Bearer {api_key}"},
             request_timeout=request_timeout,
             error_for_status=gateway_error,
+            min_download_bytes_per_second=min_download_bytes_per_second,
         )
         self._wait_audio_timeout = wait_audio_timeout
         self._request_timeout = request_timeout
@@ -81,8 +83,8 @@ class AimlSunoBackend:
         params = [(f"ids[{index}]", clip_id) for index, clip_id in enumerate(keys)]
         return clip_updates(parse_clips(await self._http.request("GET", "/", params=params)))
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await self._http.download(url, destination, max_bytes=max_bytes)
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
 
     async def probe(self) -> str:
         """Fetches a clip id that cannot exist: free, and it proves the URL and the key."""
@@ -97,6 +99,7 @@ def _create(settings: Settings, session: aiohttp.ClientSession) -> AimlSunoBacke
         api_key=settings.secret("aiml_api_key"),
         wait_audio_timeout=settings.wait_audio_timeout_seconds,
         request_timeout=settings.http_timeout_seconds,
+        min_download_bytes_per_second=settings.download_min_bytes_per_second,
     )
 
 
@@ -108,4 +111,5 @@ ADAPTER = AdapterSpec(
     required_settings=("aiml_api_key",),
     capabilities=CAPABILITIES,
     create=_create,
+    base_url_setting="aiml_api_base_url",
 )

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bot.backends.fetch_policy import UrlPolicy
 from bot.errors import (
-    AudioTooLargeError,
     MusicApiBadResponseError,
     MusicApiError,
     MusicApiTimeoutError,
@@ -21,8 +21,10 @@ from bot.errors import (
 )
 from bot.models import Clip, GenerationRequest
 
-DOWNLOAD_CHUNK_BYTES = 64 * 1024
 ERROR_DETAIL_CHARS = 300
+ERROR_BODY_BYTES = 4 * 1024  # enough for the API's own words; reading stops there
+MAX_ANSWER_BYTES = 2 * 1024 * 1024  # no real answer comes near this; a larger one is a bad response
+PARSE_ON_LOOP_BYTES = 64 * 1024  # larger answers are parsed in a thread, so the event loop does not stall
 
 
 class Instrumental(StrEnum):
@@ -87,6 +89,15 @@ class PollUpdate:
     error: MusicApiError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DownloadedAudio:
+    """A result file on disk: its size, and the format its first bytes announce as a file extension (mp3, wav,
+    flac, ogg or m4a), so it can be named for what it is."""
+
+    size: int
+    format: str
+
+
 class MusicBackend(Protocol):
     """A music provider. Submit is paid and never repeated blindly; poll, download and probe are free."""
 
@@ -97,7 +108,10 @@ class MusicBackend(Protocol):
 
     async def poll(self, keys: Sequence[str]) -> list[PollUpdate]: ...
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int: ...
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        """The result file at `url` (checked hop by hop) into `destination`, within `time_limit` seconds in all;
+        see download_audio for what each failure raises."""
+        ...
 
     async def probe(self) -> str:
         """Proves the URL and the key without spending; returns what it learnt, raises MusicApiError."""
@@ -136,15 +150,39 @@ def error_detail(body: str) -> str:
     return body.strip()[:ERROR_DETAIL_CHARS]
 
 
+async def read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most `limit` bytes of the body; reading stops there, and the rest is never received."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+async def read_error_text(response: aiohttp.ClientResponse) -> str:
+    """The start of an error body, enough for the API's own words (a huge error body is never read whole)."""
+    return (await read_prefix(response, ERROR_BODY_BYTES)).decode("utf-8", errors="replace")
+
+
 @dataclass
 class JsonClient:
-    """One provider's HTTP calls over the process's shared session: JSON in, JSON out, typed errors."""
+    """One provider's HTTP calls over the process's shared session: JSON in, JSON out, typed errors. Result
+    files are fetched under a UrlPolicy that trusts the provider's own origin (from `base_url`)."""
 
     session: aiohttp.ClientSession
     base_url: str
     headers: dict[str, str] = field(default_factory=dict)
     request_timeout: float = 30.0
     error_for_status: Callable[[int, str], MusicApiError] | None = None
+    min_download_bytes_per_second: int = 0
+    url_policy: UrlPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url_policy = UrlPolicy([self.base_url])
 
     async def request(
         self,
@@ -155,6 +193,7 @@ class JsonClient:
         json_body: dict[str, Any] | None = None,
         params: list[tuple[str, str]] | None = None,
     ) -> object:
+        """The parsed JSON answer; MusicApiBadResponseError for one that is not JSON or over MAX_ANSWER_BYTES."""
         limit = timeout or self.request_timeout
         url = self.base_url.rstrip("/") + path
         try:
@@ -166,66 +205,43 @@ class JsonClient:
                 headers={"Accept": "application/json", **self.headers},
                 timeout=aiohttp.ClientTimeout(total=limit),
             ) as response:
-                body = await response.text(errors="replace")
                 if response.status not in (200, 201):
                     assert self.error_for_status is not None
-                    raise self.error_for_status(response.status, body)
+                    raise self.error_for_status(response.status, await read_error_text(response))
+                if (response.content_length or 0) > MAX_ANSWER_BYTES:
+                    raise _answer_too_large(method, path)
+                body = await read_prefix(response, MAX_ANSWER_BYTES + 1)
         except TimeoutError as exc:
             raise MusicApiTimeoutError(f"{method} {path} got no answer within {limit:.0f}s") from exc
         except aiohttp.ClientError as exc:
             raise MusicApiUnavailableError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc
+        if len(body) > MAX_ANSWER_BYTES:
+            raise _answer_too_large(method, path)
         try:
+            if len(body) > PARSE_ON_LOOP_BYTES:
+                return await asyncio.to_thread(json.loads, body)
             return json.loads(body)
         except ValueError as exc:
-            raise MusicApiBadResponseError(f"{method} {path} answered with non-JSON: {body[:80]!r}") from exc
+            preview = body[:80].decode("utf-8", errors="replace")
+            raise MusicApiBadResponseError(f"{method} {path} answered with non-JSON: {preview!r}") from exc
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
         """A result file (no auth: the providers' file links are public or signed)."""
+        from bot.backends.downloads import download_audio  # it builds on this module
+
         assert self.error_for_status is not None
         return await download_audio(
             self.session,
             url,
             destination,
             max_bytes=max_bytes,
-            timeout=self.request_timeout,
+            time_limit=time_limit,
+            min_bytes_per_second=self.min_download_bytes_per_second,
+            policy=self.url_policy,
+            read_timeout=self.request_timeout,
             error_for_status=self.error_for_status,
         )
 
 
-async def download_audio(
-    session: aiohttp.ClientSession,
-    url: str,
-    destination: Path,
-    *,
-    max_bytes: int,
-    timeout: float,
-    error_for_status: Callable[[int, str], MusicApiError],
-) -> int:
-    """Streams a file to `destination` off the event loop, refusing past `max_bytes`; returns its size."""
-    limits = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
-    try:
-        async with session.get(url, timeout=limits) as response:
-            if response.status != 200:
-                raise error_for_status(response.status, await response.text(errors="replace"))
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise AudioTooLargeError(declared, max_bytes)
-            return await _stream_to_file(response, destination, max_bytes=max_bytes)
-    except TimeoutError as exc:
-        raise MusicApiTimeoutError(f"download timed out after {timeout:.0f}s") from exc
-    except aiohttp.ClientError as exc:
-        raise MusicApiUnavailableError(f"download failed: {type(exc).__name__}") from exc
-
-
-async def _stream_to_file(response: aiohttp.ClientResponse, destination: Path, *, max_bytes: int) -> int:
-    handle = await asyncio.to_thread(destination.open, "wb")
-    written = 0
-    try:
-        async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
-            written += len(chunk)
-            if written > max_bytes:
-                raise AudioTooLargeError(None, max_bytes)
-            await asyncio.to_thread(handle.write, chunk)
-    finally:
-        await asyncio.to_thread(handle.close)
-    return written
+def _answer_too_large(method: str, path: str) -> MusicApiBadResponseError:
+    return MusicApiBadResponseError(f"{method} {path}: answer larger than {MAX_ANSWER_BYTES // 1024**2} MiB")

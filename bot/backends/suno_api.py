@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from bot.backends import AdapterSpec
-from bot.backends.base import Capabilities, JsonClient, ModelSpec, PollUpdate, Submission, error_detail
+from bot.backends.base import (
+    Capabilities,
+    DownloadedAudio,
+    JsonClient,
+    ModelSpec,
+    PollUpdate,
+    Submission,
+    error_detail,
+)
 from bot.backends.suno_clips import clip_updates, parse_clips
 from bot.errors import (
     MusicApiAuthError,
@@ -57,9 +65,21 @@ class SunoApiBackend:
     capabilities = CAPABILITIES
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, base_url: str, wait_audio_timeout: float, request_timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        wait_audio_timeout: float,
+        request_timeout: float,
+        min_download_bytes_per_second: int = 0,
     ) -> None:
-        self._http = JsonClient(session, base_url, request_timeout=request_timeout, error_for_status=suno_api_error)
+        self._http = JsonClient(
+            session,
+            base_url,
+            request_timeout=request_timeout,
+            error_for_status=suno_api_error,
+            min_download_bytes_per_second=min_download_bytes_per_second,
+        )
         self._wait_audio_timeout = wait_audio_timeout
         self._request_timeout = request_timeout
 
@@ -85,8 +105,8 @@ class SunoApiBackend:
         payload = await self._http.request("GET", "/api/get", params=[("ids", ",".join(keys))])
         return clip_updates(parse_clips(payload))
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await self._http.download(url, destination, max_bytes=max_bytes)
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
 
     async def probe(self) -> str:
         """GET /api/get_limit: free, and it shows the Suno account behind the server is usable."""
@@ -102,6 +122,7 @@ def _create(settings: Settings, session: aiohttp.ClientSession) -> SunoApiBacken
         base_url=settings.suno_api_base_url,
         wait_audio_timeout=settings.wait_audio_timeout_seconds,
         request_timeout=settings.http_timeout_seconds,
+        min_download_bytes_per_second=settings.download_min_bytes_per_second,
     )
 
 
@@ -113,4 +134,5 @@ ADAPTER = AdapterSpec(
     required_settings=(),
     capabilities=CAPABILITIES,
     create=_create,
+    base_url_setting="suno_api_base_url",
 )

@@ -17,6 +17,7 @@ import aiohttp
 from bot.backends import AdapterSpec
 from bot.backends.base import (
     Capabilities,
+    DownloadedAudio,
     JsonClient,
     ModelSpec,
     PollUpdate,
@@ -179,6 +180,7 @@ class SunoTaskBackend:
         api_key: str,
         request_timeout: float,
         callback_url: str | None,
+        min_download_bytes_per_second: int = 0,
     ) -> None:
         self._http = JsonClient(
             session,
@@ -186,6 +188,7 @@ class SunoTaskBackend:
             headers={"Authorization": f"Bearer {api_key}"},
             request_timeout=request_timeout,
             error_for_status=http_error,
+            min_download_bytes_per_second=min_download_bytes_per_second,
         )
         self._callback_url = callback_url
 
@@ -206,8 +209,8 @@ class SunoTaskBackend:
         payload = await self._http.request("GET", "/api/v1/generate/record-info", params=[("taskId", task_id)])
         return parse_record(task_id, unwrap(payload))
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int) -> int:
-        return await self._http.download(url, destination, max_bytes=max_bytes)
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
 
     async def probe(self) -> str:
         credits_left = unwrap(await self._http.request("GET", "/api/v1/generate/credit"))
@@ -220,6 +223,7 @@ def _create(settings: Settings, session: aiohttp.ClientSession) -> SunoTaskBacke
         base_url=settings.sunoapi_base_url,
         api_key=settings.secret("sunoapi_key"),
         request_timeout=settings.http_timeout_seconds,
+        min_download_bytes_per_second=settings.download_min_bytes_per_second,
         callback_url=settings.sunoapi_callback_url,
     )
 
@@ -232,4 +236,5 @@ ADAPTER = AdapterSpec(
     required_settings=("sunoapi_key",),
     capabilities=CAPABILITIES,
     create=_create,
+    base_url_setting="sunoapi_base_url",
 )

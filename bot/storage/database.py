@@ -1,4 +1,4 @@
-"""The database owner: opens SQLite (WAL), applies numbered migrations, and serialises write transactions."""
+"""The database owner: opens SQLite (WAL), applies numbered migrations, one serialised writer, a few readers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+Synchronous = Literal["FULL", "NORMAL"]
+READERS = 2
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MINIMUM_SQLITE = (3, 35, 0)  # RETURNING
@@ -62,35 +65,63 @@ class MigrationError(RuntimeError):
 
 
 class Database:
-    """Owns the one connection. Reads run directly; writes that span statements go through `transaction()`."""
+    """Owns the one writer connection and a few read-only ones (WAL readers: they never wait for the writer or
+    for each other). Reads go to a reader; writes that span statements go through `transaction()`."""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
+        self._readers = 0  # none while migrating: reads then use the writer
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
         self._group: list[tuple[str, Sequence[Any] | dict[str, Any], asyncio.Future[list[sqlite3.Row]]]] = []
         self._group_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path, *, migrations: Sequence[Migration] | None = None) -> AsyncIterator[Database]:
-        """Opens (creating folders as needed), migrates, and closes the database on exit."""
+    async def open(
+        cls,
+        path: Path,
+        *,
+        migrations: Sequence[Migration] | None = None,
+        synchronous: Synchronous = "FULL",
+        readers: int = READERS,
+    ) -> AsyncIterator[Database]:
+        """Opens (creating folders as needed), migrates, and closes the database on exit.
+
+        `synchronous` FULL makes every commit durable on power loss too; NORMAL may lose the last ones then (never
+        on a crash). `readers` read-only connections serve fetch_all/fetch_one next to the one writer.
+        """
         if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer is needed")
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         try:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             connection = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
             await connection.execute("PRAGMA journal_mode = WAL")
         except (OSError, sqlite3.Error) as error:
             raise DatabaseOpenError(f"cannot open the database at {path}: {error}") from error
+        opened = [connection]
         try:
             connection.row_factory = aiosqlite.Row
             await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute(f"PRAGMA synchronous = {synchronous}")
             database = cls(connection)
             await database.migrate(bundled_migrations() if migrations is None else migrations)
+            for _ in range(readers):  # opened after migrating: they never see a half-built schema
+                reader = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
+                opened.append(reader)
+                reader.row_factory = aiosqlite.Row
+                await reader.execute("PRAGMA query_only = ON")
+                database._add_reader(reader)
             yield database
         finally:
-            await connection.close()
+            for each in reversed(opened):
+                await each.close()
+
+    def _add_reader(self, reader: aiosqlite.Connection) -> None:
+        self._readers += 1
+        self._idle_readers.put_nowait(reader)
 
     async def user_version(self) -> int:
         row = await self.fetch_one("PRAGMA user_version")
@@ -127,8 +158,15 @@ class Database:
             await self._connection.execute("COMMIT")
 
     async def fetch_all(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        rows = await self._connection.execute_fetchall(sql, parameters)
-        return list(rows)
+        """One read on an idle reader: it sees everything committed before it started, never a transaction
+        still open on the writer (read inside `transaction()` through its connection instead)."""
+        if not self._readers:
+            return list(await self._connection.execute_fetchall(sql, parameters))
+        reader = await self._idle_readers.get()
+        try:
+            return list(await reader.execute_fetchall(sql, parameters))
+        finally:
+            self._idle_readers.put_nowait(reader)
 
     async def fetch_one(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetch_all(sql, parameters)

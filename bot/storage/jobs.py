@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.errors import ForeignClipError
 from bot.models import (
     Clip,
     ClipStatus,
@@ -93,8 +94,21 @@ class JobStore:
 
     async def save_clips(self, job_id: int, clips: Sequence[tuple[int, Clip]], *, polling: bool) -> None:
         """Stores (position, clip) pairs as the API reported them (new ids or fresher states); never touches
-        delivery columns, and a known clip keeps its position."""
+        delivery columns, and a known clip keeps its position.
+
+        A clip belongs to the job that first reported it: an id already stored for another job raises
+        ForeignClipError and nothing is written, so one job's answer can never rewrite another job's song.
+        """
+        if not clips:
+            return
         async with self._database.transaction() as connection:
+            ids = [clip.id for _, clip in clips]
+            owners = await connection.execute_fetchall(
+                f"SELECT id, job_id FROM clips WHERE id IN ({', '.join('?' * len(ids))})", ids
+            )
+            foreign = sorted(row["id"] for row in owners if row["job_id"] != job_id)
+            if foreign:
+                raise ForeignClipError(job_id, foreign)
             for position, clip in clips:
                 await connection.execute(
                     """INSERT INTO clips (id, job_id, position, status, title, tags, lyrics, image_url,
@@ -104,7 +118,8 @@ class JobStore:
                            status = excluded.status, title = excluded.title, tags = excluded.tags,
                            lyrics = excluded.lyrics, image_url = excluded.image_url,
                            audio_url = excluded.audio_url, duration = excluded.duration,
-                           model_name = excluded.model_name, error_message = excluded.error_message""",
+                           model_name = excluded.model_name, error_message = excluded.error_message
+                       WHERE clips.job_id = excluded.job_id""",
                     (
                         clip.id,
                         job_id,

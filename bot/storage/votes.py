@@ -1,9 +1,10 @@
-"""Vote SQL: one row per (clip, member), toggled atomically; tallies and rankings computed in SQL."""
+"""Vote SQL: one row per (clip, member), toggled atomically; rankings read from tallies kept by triggers."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from bot.models import PostedClip, VoteAction, VoteChoice, VoteTally
 from bot.storage.database import Database, from_db_time, to_db_time
@@ -13,43 +14,113 @@ _POSTED_CLIP_COLUMNS = """
     jobs.channel_id, clips.message_id, jobs.requester_id, clips.delivered_at, jobs.prompt, jobs.mode
 """
 
+# Ties go to the earlier clip.
+_RANKING = "score DESC, clips.delivered_at ASC, clips.job_id ASC, clips.position ASC"
 
-# Delivered clips with their all-time tallies; callers add WHERE conditions on clips and jobs.
-_TALLIED_POSTED_CLIPS = f"""
-    SELECT {_POSTED_CLIP_COLUMNS},
-           coalesce(sum(votes.value = 1), 0) AS up, coalesce(sum(votes.value = -1), 0) AS down
-    FROM clips JOIN jobs ON jobs.id = clips.job_id
-    LEFT JOIN votes ON votes.clip_id = clips.id
-    WHERE clips.message_id IS NOT NULL"""
+# Every vote: the kept all-time tallies, walked down the score index.
+_TOP_ALL_TIME = f"""
+    SELECT {_POSTED_CLIP_COLUMNS}, vote_tallies.up, vote_tallies.down, vote_tallies.up - vote_tallies.down AS score
+    FROM vote_tallies JOIN clips ON clips.id = vote_tallies.clip_id JOIN jobs ON jobs.id = clips.job_id
+    WHERE vote_tallies.guild_id = :guild AND clips.message_id IS NOT NULL
+      AND vote_tallies.up + vote_tallies.down > 0
+    ORDER BY {_RANKING}
+    LIMIT :limit"""
+
+# Votes cast since :since, exactly: the whole UTC days from :first_day, the whole hours from :first_hour
+# before that day, and the raw votes between :since and the start of :first_hour.
+_TOP_SINCE = f"""
+    WITH counted (clip_id, up, down) AS (
+        SELECT clip_id, up, down FROM vote_days WHERE guild_id = :guild AND day >= :first_day
+        UNION ALL
+        SELECT clip_id, up, down FROM vote_hours
+        WHERE guild_id = :guild AND hour >= :first_hour AND hour < :first_day
+        UNION ALL
+        SELECT votes.clip_id, votes.value = 1, votes.value = -1
+        FROM votes INDEXED BY votes_by_time JOIN vote_tallies ON vote_tallies.clip_id = votes.clip_id
+        WHERE votes.voted_at >= :since AND votes.voted_at < :first_hour_starts AND vote_tallies.guild_id = :guild
+    ), totals AS (
+        SELECT clip_id, sum(up) AS up, sum(down) AS down FROM counted
+        GROUP BY clip_id HAVING sum(up) + sum(down) > 0
+    )
+    SELECT {_POSTED_CLIP_COLUMNS}, totals.up, totals.down, totals.up - totals.down AS score
+    FROM totals JOIN clips ON clips.id = totals.clip_id JOIN jobs ON jobs.id = clips.job_id
+    WHERE clips.message_id IS NOT NULL
+    ORDER BY {_RANKING}
+    LIMIT :limit"""
 
 
-def _posted_clip(row: sqlite3.Row, tally: VoteTally) -> PostedClip:
-    title = row["title"] or (row["prompt"] if row["mode"] == "description" else "") or "Untitled"
+@dataclass(frozen=True, slots=True)
+class ButtonClip:
+    """The clip under a message's buttons: what Vote and Lyrics need, known from the moment its posting
+    began, so a click that arrives before the bot has recorded its own message still counts."""
+
+    job_id: int
+    position: int
+    clip_id: str
+    title: str
+    lyrics: str
+    requester_id: int
+    message_id: int | None
+    tally: VoteTally
+
+
+def _title(row: sqlite3.Row) -> str:
+    return row["title"] or (row["prompt"] if row["mode"] == "description" else "") or "Untitled"
+
+
+def _posted_clip(row: sqlite3.Row) -> PostedClip:
     return PostedClip(
         job_id=row["job_id"],
         position=row["position"],
         clip_id=row["clip_id"],
-        title=title,
+        title=_title(row),
         lyrics=row["lyrics"],
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
         message_id=row["message_id"],
         requester_id=row["requester_id"],
         delivered_at=from_db_time(row["delivered_at"]),
-        tally=tally,
+        tally=VoteTally(row["up"], row["down"]),
     )
+
+
+def _next_boundary(moment: datetime, step: timedelta) -> datetime:
+    """`moment` itself if it starts a UTC hour (or day), else the start of the next one."""
+    moment = moment.astimezone(UTC)
+    start = moment.replace(minute=0, second=0, microsecond=0)
+    if step == timedelta(days=1):
+        start = start.replace(hour=0)
+    return start if start == moment else start + step
 
 
 class VoteStore:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def posted_clip(self, job_id: int, position: int) -> PostedClip | None:
+    async def button_clip(self, job_id: int, position: int) -> ButtonClip | None:
+        """The clip at (job, position) once its posting began (its message may not be recorded yet)."""
         row = await self._database.fetch_one(
-            f"{_TALLIED_POSTED_CLIPS} AND clips.job_id = ? AND clips.position = ? GROUP BY clips.id",
+            """SELECT clips.job_id, clips.position, clips.id AS clip_id, clips.title, clips.lyrics, clips.message_id,
+                      jobs.requester_id, jobs.prompt, jobs.mode,
+                      coalesce(vote_tallies.up, 0) AS up, coalesce(vote_tallies.down, 0) AS down
+               FROM clips JOIN jobs ON jobs.id = clips.job_id
+               LEFT JOIN vote_tallies ON vote_tallies.clip_id = clips.id
+               WHERE clips.job_id = ? AND clips.position = ?
+                 AND (clips.message_id IS NOT NULL OR clips.posting_started_at IS NOT NULL)""",
             (job_id, position),
         )
-        return _posted_clip(row, VoteTally(row["up"], row["down"])) if row else None
+        if row is None:
+            return None
+        return ButtonClip(
+            job_id=row["job_id"],
+            position=row["position"],
+            clip_id=row["clip_id"],
+            title=_title(row),
+            lyrics=row["lyrics"],
+            requester_id=row["requester_id"],
+            message_id=row["message_id"],
+            tally=VoteTally(row["up"], row["down"]),
+        )
 
     async def toggle(
         self, clip_id: str, user_id: int, choice: VoteChoice, now: datetime
@@ -74,35 +145,41 @@ class VoteStore:
                 )
                 action = VoteAction.SWITCHED if rows else VoteAction.ADDED
             tally_rows = list(
-                await connection.execute_fetchall(
-                    """SELECT coalesce(sum(value = 1), 0), coalesce(sum(value = -1), 0)
-                       FROM votes WHERE clip_id = ?""",
-                    (clip_id,),
-                )
+                await connection.execute_fetchall("SELECT up, down FROM vote_tallies WHERE clip_id = ?", (clip_id,))
             )
-        return action, VoteTally(int(tally_rows[0][0]), int(tally_rows[0][1]))
+        return action, VoteTally(*tally_rows[0]) if tally_rows else VoteTally()
 
     async def top(self, guild_id: int, since: datetime | None, limit: int) -> list[PostedClip]:
-        """The guild's clips ranked by up - down among votes cast since `since`; ties go to the earlier clip."""
-        rows = await self._database.fetch_all(
-            f"""SELECT {_POSTED_CLIP_COLUMNS},
-                       sum(votes.value = 1) AS up, sum(votes.value = -1) AS down, sum(votes.value) AS score
-                FROM votes JOIN clips ON clips.id = votes.clip_id JOIN jobs ON jobs.id = clips.job_id
-                WHERE jobs.guild_id = ? AND clips.message_id IS NOT NULL AND votes.voted_at >= ?
-                GROUP BY clips.id
-                ORDER BY score DESC, clips.delivered_at ASC, clips.job_id ASC, clips.position ASC
-                LIMIT ?""",
-            (guild_id, to_db_time(since) if since else "", limit),
-        )
-        return [_posted_clip(row, VoteTally(row["up"], row["down"])) for row in rows]
+        """The guild's delivered clips ranked by up - down among votes cast since `since` (every vote if None);
+        ties go to the earlier clip."""
+        if since is None:
+            rows = await self._database.fetch_all(_TOP_ALL_TIME, {"guild": guild_id, "limit": limit})
+        else:
+            first_hour = _next_boundary(since, timedelta(hours=1))
+            first_day = _next_boundary(since, timedelta(days=1))
+            rows = await self._database.fetch_all(
+                _TOP_SINCE,
+                {
+                    "guild": guild_id,
+                    "since": to_db_time(since),
+                    "first_hour_starts": to_db_time(first_hour),
+                    "first_hour": to_db_time(first_hour)[:13],
+                    "first_day": to_db_time(first_day)[:10],
+                    "limit": limit,
+                },
+            )
+        return [_posted_clip(row) for row in rows]
 
     async def history(self, guild_id: int, requester_id: int, limit: int) -> list[PostedClip]:
         """The member's most recent delivered clips in the guild, newest first, with their all-time votes."""
         rows = await self._database.fetch_all(
-            f"""{_TALLIED_POSTED_CLIPS} AND jobs.guild_id = ? AND jobs.requester_id = ?
-                GROUP BY clips.id
+            f"""SELECT {_POSTED_CLIP_COLUMNS},
+                       coalesce(vote_tallies.up, 0) AS up, coalesce(vote_tallies.down, 0) AS down
+                FROM clips JOIN jobs ON jobs.id = clips.job_id
+                LEFT JOIN vote_tallies ON vote_tallies.clip_id = clips.id
+                WHERE clips.message_id IS NOT NULL AND jobs.guild_id = ? AND jobs.requester_id = ?
                 ORDER BY clips.delivered_at DESC, clips.job_id DESC, clips.position DESC
                 LIMIT ?""",
             (guild_id, requester_id, limit),
         )
-        return [_posted_clip(row, VoteTally(row["up"], row["down"])) for row in rows]
+        return [_posted_clip(row) for row in rows]

@@ -124,6 +124,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._failures: dict[str, deque[InjectedFailure]] = {name: deque() for name in FAULT_ROUTES}
         self._delays: dict[str, deque[_Delay]] = {name: deque() for name in FAULT_ROUTES}
+        self._response_delays: dict[str, deque[_Delay]] = {name: deque() for name in FAULT_ROUTES}
 
     def fail_next(
         self,
@@ -144,25 +145,36 @@ class FaultInjector:
             message = ERROR_MESSAGES.get(code) or _generic_message(status)
         self._failures[route].append(InjectedFailure(status, code, message, retry_after, times))
 
-    def delay_next(self, route: str, *, seconds: float, times: int = 1) -> None:
+    def delay_next(self, route: str, *, seconds: float, times: int = 1, response_only: bool = False) -> None:
         _check_route(route)
         if seconds < 0:
             raise ValueError("seconds must not be negative")
         if times < 1:
             raise ValueError("times must be at least 1")
-        self._delays[route].append(_Delay(seconds, times))
+        (self._response_delays if response_only else self._delays)[route].append(_Delay(seconds, times))
 
     def clear(self) -> None:
         for failures in self._failures.values():
             failures.clear()
-        for delays in self._delays.values():
+        for delays in (*self._delays.values(), *self._response_delays.values()):
             delays.clear()
 
     def pending(self) -> list[str]:
         """Armed faults not yet used up, for describe()."""
         lines = [f"{route}: fail {f.status}/{f.code} x{f.remaining}" for route, q in self._failures.items() for f in q]
         lines += [f"{route}: delay {d.seconds} s x{d.remaining}" for route, q in self._delays.items() for d in q]
+        lines += [
+            f"{route}: delay response {d.seconds} s x{d.remaining}"
+            for route, q in self._response_delays.items()
+            for d in q
+        ]
         return lines
+
+    def response_delay(self, route: str) -> float:
+        """Seconds to hold the answer of a request that has just arrived (0 if none is armed); taken on arrival,
+        like before_handling, so requests keep their order."""
+        delay = _take(self._response_delays[route])
+        return delay.seconds if delay is not None else 0.0
 
     async def before_handling(self, route: str) -> InjectedFailure | None:
         """Hold the request if a delay is armed, then return the failure to answer with, if one is armed.

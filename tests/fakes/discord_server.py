@@ -397,13 +397,15 @@ class FakeDiscord:
         """
         self.faults.fail_next(route, status=status, code=code, message=message, times=times, retry_after=retry_after)
 
-    def delay_next(self, route: str, *, seconds: float, times: int = 1) -> None:
+    def delay_next(self, route: str, *, seconds: float, times: int = 1, response_only: bool = False) -> None:
         """Hold the next `times` requests matching `route` for `seconds` (real time), then handle them normally.
 
         A held request is already in `requests` with status 0. Combined with fail_next, the hold comes first.
         The fake clock keeps running meanwhile, so a held interaction callback can miss its 3 s deadline.
+        With `response_only`, the request is handled at once (a message it creates is already visible and
+        clickable, as on Discord when its answer is slow to come back) and only the answer is held.
         """
-        self.faults.delay_next(route, seconds=seconds, times=times)
+        self.faults.delay_next(route, seconds=seconds, times=times, response_only=response_only)
 
     def clear_faults(self) -> None:
         """Disarm every failure and delay not used up yet."""
@@ -483,6 +485,7 @@ class FakeDiscord:
         if request.path.startswith("/gateway-ws"):
             return await handler(request)
         path = re.sub(r"^/api/v\d+", "", request.path)
+        response_delay = 0.0
         record = RecordedRequest(request.method, path, dict(request.query), None, [], at=self.now())
         request[_RECORD] = record
         self.requests.append(record)
@@ -491,6 +494,7 @@ class FakeDiscord:
             if needs_bot_token and request.headers.get("Authorization") != f"Bot {self.bot_token}":
                 raise DiscordHTTPError(401, 0, "401: Unauthorized")
             matched = match_route(request.method, path)
+            response_delay = self.faults.response_delay(matched[0]) if matched else 0.0
             failure = await self.faults.before_handling(matched[0]) if matched else None
             response: web.StreamResponse
             if matched and failure:
@@ -509,6 +513,8 @@ class FakeDiscord:
             # A bug in the fake: answer 400 (a 5xx would make discord.py retry for ~25 s) and keep the trace.
             self.internal_errors.append(traceback.format_exc())
             response = json_response({"message": "FakeDiscord internal error", "code": 0}, status=400)
+        if response_delay:
+            await asyncio.sleep(response_delay)
         record.status = response.status
         if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
             record.response = json.loads(bytes(response.body))  # type: ignore[arg-type]
