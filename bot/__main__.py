@@ -24,7 +24,6 @@ from bot.doctor import run_doctor
 from bot.generation import GenerationService
 from bot.jobs import JobPoller
 from bot.loop_monitor import LoopStallMonitor
-from bot.models import OperatorLimits
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.settings import Settings
@@ -95,12 +94,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             QuotaStore(
                 database,
                 defaults=settings.default_limits,
-                operator=OperatorLimits(
-                    global_daily=settings.global_daily_limit,
-                    global_monthly=settings.global_monthly_limit,
-                    ceilings=settings.ceilings,
-                    allowed_guilds=settings.allowed_guild_ids,
-                ),
+                operator=settings.operator_limits,
             ),
             clock=clock,
         )

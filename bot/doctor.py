@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.backends import adapters, create_backend
+from bot.backends import adapters, backend_base_url, create_backend
 from bot.clock import start_of_utc_day, utc_now
 from bot.errors import (
     MusicApiAuthError,
@@ -45,7 +45,7 @@ def check_settings(settings: Settings) -> list[Finding]:
     key = "set" if all(settings.secret(name) for name in required) else "not set"
     return [
         Finding(True, "settings load without errors"),
-        Finding(True, f"music backend: {settings.music_backend} at {_backend_url(settings)} (API key {key})"),
+        Finding(True, f"music backend: {settings.music_backend} at {backend_base_url(settings)} (API key {key})"),
         Finding(True, f"  {adapters()[settings.music_backend].summary}"),
         Finding(
             True, f"wait_audio: {settings.wait_audio}; generation deadline {settings.generation_deadline_seconds:g}s"
@@ -170,17 +170,10 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK)
 
 
-def _backend_url(settings: Settings) -> str:
-    return {
-        "suno-api": settings.suno_api_base_url,
-        "sunoapi": settings.sunoapi_base_url,
-    }.get(settings.music_backend, settings.aiml_api_base_url)
-
-
 async def check_music_api(session: aiohttp.ClientSession, settings: Settings) -> Finding:
     """Asks the active backend for something free that proves the URL and the key; spends nothing."""
     spec = adapters()[settings.music_backend]
-    where = f"music API ({spec.name}) at {_backend_url(settings)}"
+    where = f"music API ({spec.name}) at {backend_base_url(settings)}"
     key = spec.required_settings[0].upper() if spec.required_settings else "the server's Suno session"
     try:
         words = await create_backend(settings, session).probe()

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.models import QuotaLimits
+from bot.models import OperatorLimits, QuotaLimits
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -166,6 +166,16 @@ class Settings(BaseSettings):
             per_member_daily=self.max_per_member_daily,
             cooldown_seconds=0,
             max_concurrent=self.max_concurrent_limit,
+        )
+
+    @property
+    def operator_limits(self) -> OperatorLimits:
+        """What protects the operator from the servers: the bot-wide budget, the ceilings, the allow-list."""
+        return OperatorLimits(
+            global_daily=self.global_daily_limit,
+            global_monthly=self.global_monthly_limit,
+            ceilings=self.ceilings,
+            allowed_guilds=self.allowed_guild_ids,
         )
 
     @property

@@ -37,10 +37,21 @@ _ACTIVE_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)([\[\]])")
 
 def quote_user_text(text: str, limit: int = PROMPT_ECHO_CHARS) -> str:
     """Text from outside (a member's, the music service's) shown inline: one line, no markdown tricks, and no
-    brackets left to open a masked link (mentions are disabled at send time)."""
-    one_line = " ".join(text.split())
-    escaped = discord.utils.escape_markdown(fit(one_line, limit))
-    return _ACTIVE_BRACKET.sub(r"\1\\\2", escaped)
+    brackets left to open a masked link (mentions are disabled at send time). Not for a link's own text: see
+    `link_text`."""
+    return _escaped_text(fit(" ".join(text.split()), limit))
+
+
+def _escaped_text(text: str) -> str:
+    """Markdown and masked-link brackets escaped; line breaks kept."""
+    return _ACTIVE_BRACKET.sub(r"\1\\\2", discord.utils.escape_markdown(text))
+
+
+def _link_target(url: str) -> str:
+    """A URL from the music API, safe inside `(...)` of a masked link: nothing in it can close the link."""
+    for character, encoded in (("(", "%28"), (")", "%29"), (" ", "%20"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(character, encoded)
+    return url
 
 
 def job_label(job: Job) -> str:
@@ -86,7 +97,7 @@ def _format_duration(seconds: float | None) -> str | None:
 
 def _lyrics_excerpt(lyrics: str) -> str:
     lines = [line.strip() for line in lyrics.splitlines() if line.strip()]
-    return fit("\n".join(lines), LYRICS_EXCERPT_CHARS)
+    return _escaped_text(fit("\n".join(lines), LYRICS_EXCERPT_CHARS))
 
 
 def clip_footer(job_id: int, position: int) -> str:
@@ -101,16 +112,16 @@ def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str |
     if job.request.instrumental and not description:
         description = "*Instrumental*"
     if link_reason:
-        description = fit(f"{link_reason}\n[Listen to the mp3]({clip.audio_url})\n\n{description}", 4096)
+        description = fit(f"{link_reason}\n[Listen to the mp3]({_link_target(clip.audio_url)})\n\n{description}", 4096)
     embed.description = description or None
     if clip.tags:
-        embed.add_field(name="Style", value=fit(clip.tags, EMBED_FIELD_LIMIT), inline=False)
+        embed.add_field(name="Style", value=fit(_escaped_text(clip.tags), EMBED_FIELD_LIMIT), inline=False)
     duration = _format_duration(clip.duration)
     if duration:
         embed.add_field(name="Duration", value=duration)
     model = clip.model_name or job.request.model
     if model:
-        embed.add_field(name="Model", value=fit(model, EMBED_FIELD_LIMIT))
+        embed.add_field(name="Model", value=fit(_escaped_text(model), EMBED_FIELD_LIMIT))
     embed.add_field(name="Requested by", value=f"<@{job.requester.user_id}>")
     if clip.image_url.startswith(("http://", "https://")):
         embed.set_thumbnail(url=clip.image_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -143,18 +144,26 @@ async def test_aimlapi_audio_content_policy_failure(audio_harness: RunningBot, a
     ]
 
 
-@pytest.fixture
-async def task_harness(
-    discord_fake: FakeDiscord, api: FakeMusicApi, task_api: FakeSunoTaskApi, tmp_path: Path
-) -> AsyncIterator[RunningBot]:
-    async with running_bot(
+def task_bot(
+    discord_fake: FakeDiscord, api: FakeMusicApi, task_api: FakeSunoTaskApi, tmp_path: Path, **overrides: Any
+) -> AbstractAsyncContextManager[RunningBot]:
+    """The real bot on the `sunoapi` backend, pointed at the fake task API."""
+    return running_bot(
         discord_fake,
         api,
         tmp_path / "db.sqlite3",
         music_backend="sunoapi",
         sunoapi_base_url=task_api.base_url,
         sunoapi_key=task_api.api_key,
-    ) as harness:
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def task_harness(
+    discord_fake: FakeDiscord, api: FakeMusicApi, task_api: FakeSunoTaskApi, tmp_path: Path
+) -> AsyncIterator[RunningBot]:
+    async with task_bot(discord_fake, api, task_api, tmp_path) as harness:
         yield harness
 
 
@@ -184,19 +193,12 @@ async def test_sunoapi_task_backend_end_to_end(task_harness: RunningBot, task_ap
 async def test_sunoapi_sends_the_operators_callback_url(
     discord_fake: FakeDiscord, api: FakeMusicApi, task_api: FakeSunoTaskApi, tmp_path: Path
 ) -> None:
-    async with running_bot(
-        discord_fake,
-        api,
-        tmp_path / "db.sqlite3",
-        music_backend="sunoapi",
-        sunoapi_base_url=task_api.base_url,
-        sunoapi_key=task_api.api_key,
-        sunoapi_callback_url="https://bot.example.org/suno-callback",
-    ) as harness:
+    callback = "https://bot.example.org/suno-callback"
+    async with task_bot(discord_fake, api, task_api, tmp_path, sunoapi_callback_url=callback) as harness:
         final = await harness.finished(await harness.music("with a callback"))
     assert final.content.startswith("✅")
     body = next(request for request in task_api.requests if request.route == "generate").json
-    assert body["callBackUrl"] == "https://bot.example.org/suno-callback"
+    assert body["callBackUrl"] == callback
 
 
 @pytest.mark.parametrize(

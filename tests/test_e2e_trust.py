@@ -154,3 +154,33 @@ async def test_an_audio_url_at_a_private_address_or_not_audio_is_never_posted(ha
     assert "not audio" in failed.content
     assert "not counted against the server's quota" in failed.content
     assert len(clip_messages(harness)) == 3  # nothing posted for it, not even a link
+
+
+async def test_a_songs_own_text_cannot_make_links_in_its_embed(harness: RunningBot) -> None:
+    await harness.finished(await harness.music("a real one, for its audio"))
+    (real, *_) = [row["id"] for row in await harness.query("SELECT id FROM clips ORDER BY position")]
+    trap = "[Claim your prize](https://evil.example/login)"
+    harness.api.fail_next(
+        "generate",
+        status=200,
+        body=[
+            complete_clip(harness.api, "trap-1", audio_of=real, tags=trap, lyric=f"[Verse]\n{trap}", model_name=trap),
+            complete_clip(
+                harness.api,
+                "trap-2",
+                audio_of="missing",  # the download fails: the song is posted as a link to this address
+                audio_url=f"{harness.api.base_url}/audio/x.mp3) [{trap}](https://evil.example",
+            ),
+        ],
+    )
+    final = await harness.finished(await harness.music("traps"))
+    assert final.content.startswith("✅")
+    first, second = clip_messages(harness)[2:]
+    embed = first.embeds[0]
+    texts = [embed["description"], *(field["value"] for field in embed["fields"])]
+    assert all("[Claim your prize](" not in text for text in texts)
+    assert r"\[Claim your prize\](https://evil.example/login)" in embed["description"]
+    assert r"\[Verse\]" in embed["description"]
+    link_embed = second.embeds[0]["description"]
+    assert link_embed.count("](") == 1  # only the bot's own "Listen to the mp3" link
+    assert "%29" in link_embed

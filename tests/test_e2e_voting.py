@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,9 +257,11 @@ async def test_a_title_cannot_break_out_of_its_link_in_top_or_history(harness: R
     await harness.click(first, "up", voter)
     await harness.click(second, "down", voter)
 
-    top = {"period": "all"}, [first, second]  # +1, then -1
-    history = {"member": {"user": harness.member_id}}, [second, first]  # newest first
-    for command, (options, listed) in {"music-top": top, "music-history": history}.items():
+    cases: dict[str, tuple[dict[str, Any], list[FakeMessage]]] = {
+        "music-top": ({"period": "all"}, [first, second]),  # +1, then -1
+        "music-history": ({"member": {"user": harness.member_id}}, [second, first]),  # newest first
+    }
+    for command, (options, listed) in cases.items():
         interaction = await harness.command(command, user_id=voter, **options)
         await harness.discord.wait_for(lambda: bool(interaction.callbacks))  # noqa: B023
         lines = interaction.callbacks[0]["data"]["embeds"][0]["description"].splitlines()

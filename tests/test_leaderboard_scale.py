@@ -59,7 +59,8 @@ def random_instant(rng: random.Random) -> datetime:
 async def insert_songs(connection: aiosqlite.Connection, rng: random.Random) -> list[str]:
     """Two clips per job in each guild, delivered over 40 days (both clips of a job at the same instant, so
     ties fall to job and position); one clip in ten is still being posted (no message id yet)."""
-    jobs, clips = [], []
+    jobs: list[tuple[int, int, int, int, str]] = []
+    clips: list[tuple[str, int, int, int | None, str | None]] = []
     job_id = 0
     for guild_id in GUILDS:
         for _ in range(CLIPS_PER_GUILD // 2):
@@ -175,10 +176,10 @@ async def test_kept_tallies_rank_exactly_like_the_raw_votes_through_switches_and
 async def test_the_migration_backfills_tallies_from_existing_votes(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     rng = random.Random(8)
-    async with Database.open(path, migrations=bundled_migrations()[:7]) as old:
-        async with old.transaction() as connection:
-            clip_ids = await insert_songs(connection, rng)
-            await insert_votes(connection, rng, clip_ids)
+    before_tallies = [migration for migration in bundled_migrations() if migration.version < 8]
+    async with Database.open(path, migrations=before_tallies) as old, old.transaction() as connection:
+        clip_ids = await insert_songs(connection, rng)
+        await insert_votes(connection, rng, clip_ids)
     async with Database.open(path) as upgraded:
         assert await upgraded.user_version() >= 8
         await assert_kept_tallies_match_a_recount(upgraded)
@@ -193,8 +194,7 @@ async def test_a_vote_on_the_windows_first_instant_counts_and_one_just_before_do
         await insert_songs(connection, random.Random(1))
     store = VoteStore(database)
     first, second = (
-        row["id"]
-        for row in await database.fetch_all("SELECT id FROM clips WHERE message_id IS NOT NULL LIMIT 2")
+        row["id"] for row in await database.fetch_all("SELECT id FROM clips WHERE message_id IS NOT NULL LIMIT 2")
     )
     since = NOW + timedelta(minutes=17) - window  # inside an hour, so the raw votes of that hour are read
     await store.toggle(first, 1, VoteChoice.UP, since)

@@ -213,9 +213,10 @@ async def test_reads_cannot_write(database: Database) -> None:
 
 
 async def test_durability_is_full_unless_asked_otherwise(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "full.sqlite3") as full:
-        async with full.transaction() as connection:
-            assert [tuple(row) for row in await connection.execute_fetchall("PRAGMA synchronous")] == [(2,)]
-    async with Database.open(tmp_path / "normal.sqlite3", synchronous="NORMAL") as normal:
-        async with normal.transaction() as connection:
-            assert [tuple(row) for row in await connection.execute_fetchall("PRAGMA synchronous")] == [(1,)]
+    async with Database.open(tmp_path / "full.sqlite3") as full, full.transaction() as writer:
+        assert [tuple(row) for row in await writer.execute_fetchall("PRAGMA synchronous")] == [(2,)]
+    async with (
+        Database.open(tmp_path / "normal.sqlite3", synchronous="NORMAL") as normal,
+        normal.transaction() as writer,
+    ):
+        assert [tuple(row) for row in await writer.execute_fetchall("PRAGMA synchronous")] == [(1,)]

@@ -26,8 +26,8 @@ _TOP_ALL_TIME = f"""
     ORDER BY {_RANKING}
     LIMIT :limit"""
 
-# Votes cast since :since, exactly: the whole UTC days from :first_day, the whole hours from :first_hour
-# before that day, and the raw votes between :since and the start of :first_hour.
+# Votes cast since :since, exactly: the whole UTC days from :first_day on, the whole hours from :first_hour up
+# to that day, and the raw votes from :since to the start of :first_hour (under an hour's worth).
 _TOP_SINCE = f"""
     WITH counted (clip_id, up, down) AS (
         SELECT clip_id, up, down FROM vote_days WHERE guild_id = :guild AND day >= :first_day
