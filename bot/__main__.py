@@ -17,15 +17,14 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
-from bot.backends import backend_base_url, create_backend
+from bot.backends import create_backend
 from bot.backends.fetch_policy import make_connector
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
-from bot.generation import GenerationService
-from bot.jobs import JobPoller
 from bot.loop_monitor import LoopStallMonitor
 from bot.quota import QuotaService
 from bot.retry import Backoff
+from bot.runtime import JobRuntime
 from bot.settings import Settings
 from bot.storage import BotStateStore, Database, JobStore, QuotaStore, VoteStore
 from bot.storage.database import DatabaseOpenError, MigrationError
@@ -81,58 +80,54 @@ def prepare_temp_dir(folder: Path) -> Path:
 @asynccontextmanager
 async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[MusicBot]:
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
+    backend_config = settings.backend_config()
     async with (
         Database.open(settings.database_path) as database,
         # Hostnames that resolve to private addresses are refused at connect time (DNS rebinding), except the
         # backend's own host: a self-hosted backend legitimately lives on localhost.
-        aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_base_url(settings)])) as http,
+        aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_config.base_url])) as http,
     ):
         audio_dir = await asyncio.to_thread(prepare_temp_dir, settings.temp_audio_dir)
-        backend = create_backend(settings, http)
-        jobs = JobStore(database)
+        backend = create_backend(http, backend_config)
         quota = QuotaService(
-            QuotaStore(
-                database,
-                defaults=settings.default_limits,
-                operator=settings.operator_limits,
-            ),
+            QuotaStore(database, defaults=settings.default_limits, operator=settings.operator_limits),
             clock=clock,
         )
-        poller = JobPoller(backend, interval=settings.poll_interval_seconds, batch_size=settings.poll_batch_size)
-        generation = GenerationService(
+        runtime = JobRuntime(
             backend=backend,
-            jobs=jobs,
+            jobs=JobStore(database),
             quota=quota,
-            poller=poller,
+            download=backend.download,
             clock=clock,
+            owner=settings.instance_id,
             audio_dir=audio_dir,
             wait_audio=settings.wait_audio,
             deadline_seconds=settings.generation_deadline_seconds,
             progress_interval=settings.progress_edit_interval_seconds,
             backoff=Backoff(attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_seconds),
-            reservation_timeout=settings.reservation_timeout_seconds,
+            poll_interval=settings.poll_interval_seconds,
+            poll_batch_size=settings.poll_batch_size,
+            lease_seconds=settings.job_lease_seconds,
+            redelivery_interval=settings.redelivery_interval_seconds,
             download_timeout=settings.download_timeout_seconds,
-            own_origin=backend_base_url(settings),
+            own_origin=backend_config.base_url,
         )
         services = Services(
-            generation=generation,
+            runtime=runtime,
             quota=quota,
             voting=VotingService(VoteStore(database), clock=clock),
-            poller=poller,
             state=BotStateStore(database),
             clock=clock,
         )
         bot = MusicBot(settings=settings, services=services)
         monitor = LoopStallMonitor()
         watching = asyncio.create_task(monitor.run(), name="loop-monitor")
-        async with bot:
-            try:
+        try:
+            async with bot, runtime.running(bot.resume_target, bot.wait_until_ready):
                 yield bot
-            finally:
-                await generation.close()
-                await poller.stop()
-                watching.cancel()
-                monitor.report()
+        finally:
+            watching.cancel()
+            monitor.report()
 
 
 async def run(settings: Settings) -> None:
@@ -151,9 +146,9 @@ async def run(settings: Settings) -> None:
             session.result()  # Discord ended the session: raise what it said (a bad token, say)
             return
         log.info("shutdown requested; no new commands, %ss grace for running jobs", settings.shutdown_grace_seconds)
-        generation = bot.services.generation
-        generation.stop_accepting()
-        await generation.drain(settings.shutdown_grace_seconds)
+        runtime = bot.services.runtime
+        runtime.stop_accepting()
+        await runtime.drain(settings.shutdown_grace_seconds)
         await bot.close()
         await session
     log.info("stopped cleanly")

@@ -11,9 +11,9 @@ import discord
 from discord.ext import commands
 
 from bot.clock import Clock
-from bot.generation import GenerationService
-from bot.jobs import JobPoller
+from bot.models import Job
 from bot.quota import QuotaService
+from bot.runtime import DeliveryTarget, JobRuntime, TargetFactory
 from bot.settings import Settings
 from bot.storage import BotStateStore
 from bot.tree import MusicCommandTree
@@ -28,10 +28,9 @@ EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.voting", "cogs.admin")
 class Services:
     """The core objects the cogs call, built by the composition root."""
 
-    generation: GenerationService
+    runtime: JobRuntime
     quota: QuotaService
     voting: VotingService
-    poller: JobPoller
     state: BotStateStore
     clock: Clock
 
@@ -39,6 +38,8 @@ class Services:
 class MusicBot(commands.Bot):
     settings: Settings
     services: Services
+    # How a job resumed without its interaction reaches its channel; the music extension sets it when it loads.
+    channel_delivery: TargetFactory | None = None
 
     def __init__(self, *, settings: Settings, services: Services) -> None:
         intents = discord.Intents.none()
@@ -57,7 +58,12 @@ class MusicBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
-        self.services.poller.start()
+
+    def resume_target(self, job: Job) -> DeliveryTarget:
+        """Where the runtime posts a job it resumes: the job's channel, with the bot's own permissions."""
+        if self.channel_delivery is None:
+            raise RuntimeError("the music extension is not loaded")
+        return self.channel_delivery(job)
 
     async def sync_commands_if_changed(self) -> None:
         """Syncs only when the definitions differ from the last sync: Discord allows 200 creates a day."""

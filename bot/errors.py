@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.models import FailureReason
 
 
@@ -18,11 +20,35 @@ class InvalidRequestError(UserFacingError):
 
 
 class QuotaExceededError(UserFacingError):
-    """A spending limit refused the generation; the message names the limit and when it frees up."""
+    """A spending limit refused the generation, with the figures of the evaluation that refused it. It carries
+    no words: the Discord layer (`cogs/quota_render.py`) tells the member; `message` is for logs.
 
-    def __init__(self, message: str, *, limit: str) -> None:
-        super().__init__(message)
+    `limit`: "allowed_guilds", "blocked", one of LIMIT_NAMES, "global_daily" or "global_monthly". `value`: that
+    limit as it stood (0 = switched off). `used`: what counted against it (the running generations for
+    max_concurrent). `frees_at`: when it frees up by itself (the next UTC day or month, the cooldown's end);
+    None when it does not (blocked, switched off, or until a running generation ends).
+    """
+
+    def __init__(
+        self,
+        limit: str,
+        *,
+        value: int | None = None,
+        used: int | None = None,
+        frees_at: datetime | None = None,
+        block_reason: str | None = None,
+    ) -> None:
+        figures = ", ".join(
+            f"{name}={figure}"
+            for name, figure in (("value", value), ("used", used), ("frees_at", frees_at and frees_at.isoformat()))
+            if figure is not None
+        )
+        super().__init__(f"refused by the {limit} limit" + (f" ({figures})" if figures else ""))
         self.limit = limit
+        self.value = value
+        self.used = used
+        self.frees_at = frees_at
+        self.block_reason = block_reason
 
 
 class MusicApiError(Exception):
@@ -122,6 +148,14 @@ class ForeignClipError(Exception):
         super().__init__(f"job {job_id} was answered with clips of another job: {', '.join(clip_ids)}")
         self.job_id = job_id
         self.clip_ids = clip_ids
+
+
+class JobTakenOverError(Exception):
+    """This process no longer owns the job (its lease ran out and another process took it): stop quietly."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} is no longer this process's")
+        self.job_id = job_id
 
 
 class DeliveryError(Exception):

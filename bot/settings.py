@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.backends import ADAPTERS, AdapterSpec, BackendConfig, adapter, adapters
 from bot.models import OperatorLimits, QuotaLimits
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# Each adapter's spec names the settings it owns; those named as base URLs are checked here as web addresses.
+BACKEND_BASE_URL_SETTINGS = tuple(dict.fromkeys(spec.base_url_setting for spec in ADAPTERS))
 
 
 class Settings(BaseSettings):
@@ -29,6 +34,8 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = None
 
     music_backend: str = "aimlapi-suno"
+    # The backends' own settings: which belongs to which backend (base URL, key, callback) is declared by its
+    # AdapterSpec in bot/backends/; the names here are the environment variables operators rely on.
     aiml_api_key: SecretStr | None = None
     aiml_api_base_url: str = "https://api.aimlapi.com"
     suno_api_base_url: str = "http://localhost:3000"
@@ -66,9 +73,10 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=3, ge=1, le=10)
     retry_base_delay_seconds: float = Field(default=1.0, ge=0)
     redelivery_interval_seconds: float = Field(default=60.0, gt=0)
-    # A job reserved this long ago that never reached the music service (its process died, or the database
-    # failed right after reserving) is abandoned and its quota given back.
-    reservation_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Each unfinished job belongs to the process holding its lease (INSTANCE_ID), renewed every third of
+    # JOB_LEASE_SECONDS; a job whose lease ran out (its process died) is taken over by another process or start.
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # A download may take at most this long (never past the job's deadline) and must keep at least this pace.
     download_timeout_seconds: float = Field(default=300.0, gt=0)
@@ -76,7 +84,7 @@ class Settings(BaseSettings):
     # Working files (downloads before they are posted) live in DATA_DIR/tmp-audio; default: the database's folder.
     data_dir: Path | None = None
 
-    @field_validator("aiml_api_base_url", "suno_api_base_url", "sunoapi_base_url")
+    @field_validator(*BACKEND_BASE_URL_SETTINGS)
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -109,8 +117,6 @@ class Settings(BaseSettings):
     @field_validator("music_backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        from bot.backends import adapters  # the adapters import Settings for typing only
-
         if value not in adapters():
             raise ValueError(f"must be one of {', '.join(adapters())}")
         return value
@@ -118,8 +124,6 @@ class Settings(BaseSettings):
     @field_validator("cost_per_generation")
     @classmethod
     def _known_costs(cls, value: dict[str, int]) -> dict[str, int]:
-        from bot.backends import adapters
-
         unknown = set(value) - set(adapters())
         if unknown:
             raise ValueError(f"unknown backends {sorted(unknown)}; known: {', '.join(adapters())}")
@@ -129,13 +133,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_backend_settings(self) -> Settings:
-        from bot.backends import adapters
-
-        for name in adapters()[self.music_backend].required_settings:
-            secret = getattr(self, name)
-            if not (secret and secret.get_secret_value()):
-                raise ValueError(f"{name.upper()} is required when MUSIC_BACKEND is {self.music_backend}")
+        key = self.backend_spec.key_setting
+        if key and not self.secret(key):
+            raise ValueError(f"{key.upper()} is required when MUSIC_BACKEND is {self.music_backend}")
         return self
+
+    @property
+    def backend_spec(self) -> AdapterSpec:
+        """The chosen backend's spec."""
+        return adapter(self.music_backend)
+
+    def backend_config(self) -> BackendConfig:
+        """The values the chosen backend is built from, read by the setting names its spec declares."""
+        spec = self.backend_spec
+        return BackendConfig(
+            backend=spec.name,
+            base_url=str(getattr(self, spec.base_url_setting)),
+            request_timeout=self.http_timeout_seconds,
+            wait_audio_timeout=self.wait_audio_timeout_seconds,
+            download_min_bytes_per_second=self.download_min_bytes_per_second,
+            api_key=self.secret(spec.key_setting) if spec.key_setting else "",
+            callback_url=getattr(self, spec.callback_url_setting) if spec.callback_url_setting else None,
+        )
 
     def secret(self, name: str) -> str:
         """A secret setting's value, for the one place that sends it; "" when unset."""
@@ -143,9 +162,7 @@ class Settings(BaseSettings):
         return value.get_secret_value() if isinstance(value, SecretStr) else ""
 
     def cost_of(self, backend: str) -> int:
-        from bot.backends import adapters
-
-        return self.cost_per_generation.get(backend, adapters()[backend].default_cost)
+        return self.cost_per_generation.get(backend, adapter(backend).default_cost)
 
     @property
     def default_limits(self) -> QuotaLimits:

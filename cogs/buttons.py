@@ -121,7 +121,7 @@ class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         """The same prompt and options, for (and charged to) whoever clicked."""
         try:
-            job = await interaction.client.services.generation.job(self.job_id)
+            job = await interaction.client.services.runtime.job(self.job_id)
             await start_generation(interaction.client, interaction, job.request, clip_view)
         except Exception as error:
             await answer_error(interaction, error)

@@ -15,8 +15,8 @@ from discord import app_commands
 
 from bot.app import MusicBot
 from bot.errors import DeliveryError, UserFacingError
-from bot.generation import JobOutcome, Phase, too_large_note
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
+from bot.runtime import AsLink, JobOutcome, LinkReason, Phase
 from cogs.render import clip_filename, clip_footer, render_clip_embed, render_outcome, render_progress
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ChannelDelivery:
                 allowed_mentions=self._requester_mention(),
             )
 
-    async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link_note: str) -> int:
+    async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         if audio is not None:
             try:
                 embed = render_clip_embed(job, clip, position)
@@ -89,10 +89,10 @@ class ChannelDelivery:
                     raise as_delivery_error(error) from error
                 log.info("job=%d Discord refused the upload as too large; posting a link", job.id)
                 size = (await asyncio.to_thread(audio.stat)).st_size
-                link_note = too_large_note(size, self.upload_limit)
+                link = AsLink(LinkReason.TOO_LARGE, size, self.upload_limit)
             except (OSError, TimeoutError) as error:
                 raise as_delivery_error(error) from error
-        embed = render_clip_embed(job, clip, position, link_reason=link_note)
+        embed = render_clip_embed(job, clip, position, link=link)
         try:
             return await self._send_clip(job, position, embed, None, "")
         except (discord.HTTPException, OSError, TimeoutError) as error:
@@ -228,7 +228,7 @@ async def start_generation(
         raise app_commands.NoPrivateMessage()
     check_bot_can_deliver(interaction)
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
-    async with bot.services.generation.admit(requester, request) as reservation:
+    async with bot.services.runtime.admit(requester, request) as reservation:
         try:
             response = await interaction.response.defer(thinking=True)
         except discord.HTTPException as error:

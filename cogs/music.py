@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -11,8 +10,8 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.backends import Instrumental, ModelSpec
-from bot.generation import custom_mode_model
 from bot.models import GenerationMode, GenerationRequest
+from bot.runtime import custom_mode_model
 from bot.tree import answer_error
 from cogs.buttons import clip_view
 from cogs.delivery import ChannelDelivery, start_generation
@@ -72,28 +71,13 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
 class MusicCog(commands.Cog):
     def __init__(self, bot: MusicBot) -> None:
         self.bot = bot
-        self._redelivery: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self._redelivery = asyncio.create_task(self._keep_jobs_moving(), name="redelivery")
+        # Jobs the runtime resumes (after a restart, or while Discord was failing) go to their channel.
+        self.bot.channel_delivery = lambda job: ChannelDelivery(self.bot, job, clip_view)
 
     async def cog_unload(self) -> None:
-        if self._redelivery is not None:
-            self._redelivery.cancel()
-
-    async def _keep_jobs_moving(self) -> None:
-        """At start-up, and then every REDELIVERY_INTERVAL_SECONDS, resume every unfinished job no task is
-        running: those interrupted by a restart, and those waiting because Discord was failing."""
-        await self.bot.wait_until_ready()
-        generation = self.bot.services.generation
-        while True:
-            try:
-                resumed = await generation.resume_orphans(lambda job: ChannelDelivery(self.bot, job, clip_view))
-                if resumed:
-                    log.info("resumed %d unfinished jobs", len(resumed))
-            except Exception:
-                log.exception("resuming unfinished jobs failed; will try again")
-            await asyncio.sleep(self.bot.settings.redelivery_interval_seconds)
+        self.bot.channel_delivery = None
 
     @app_commands.command(name="music", description="Turn a description into two songs")
     @app_commands.guild_only()
@@ -120,7 +104,7 @@ class MusicCog(commands.Cog):
     async def music_custom(
         self, interaction: Interaction, instrumental: bool = False, model: str | None = None
     ) -> None:
-        spec = custom_mode_model(self.bot.services.generation.capabilities, model)
+        spec = custom_mode_model(self.bot.services.runtime.capabilities, model)
         modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model)
         await interaction.response.send_modal(modal)
 
@@ -128,7 +112,7 @@ class MusicCog(commands.Cog):
     @music_custom.autocomplete("model")
     async def model_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The active backend's models: the options follow whatever MUSIC_BACKEND the operator chose."""
-        names = self.bot.services.generation.capabilities.model_names
+        names = self.bot.services.runtime.capabilities.model_names
         return [app_commands.Choice(name=name, value=name) for name in names if current.lower() in name.lower()][:25]
 
 

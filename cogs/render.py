@@ -7,8 +7,8 @@ from pathlib import Path
 
 import discord
 
-from bot.generation import JobOutcome, Phase
-from bot.models import Clip, GenerationMode, Job, JobStatus, PostedClip
+from bot.models import Clip, FailureReason, GenerationMode, Job, PostedClip
+from bot.runtime import AsLink, JobOutcome, LinkReason, Pause, Phase
 from bot.voting import LeaderboardPeriod
 
 EMBED_TITLE_LIMIT = 256
@@ -17,6 +17,30 @@ LYRICS_EXCERPT_CHARS = 600
 CONTENT_LIMIT = 2000
 PROMPT_ECHO_CHARS = 120
 DETAIL_ECHO_CHARS = 300
+
+_FAILURE_WORDS: dict[FailureReason, str] = {
+    FailureReason.API_AUTH: (
+        "The music service refused the bot's API key. Please tell a moderator so the bot's operator can fix it."
+    ),
+    FailureReason.API_CREDITS: (
+        "The music service account is out of credits. Please tell a moderator so the operator can top it up."
+    ),
+    FailureReason.API_RATE_LIMITED: "The music service is busy right now (rate limited). Try again in a minute.",
+    FailureReason.API_INVALID_REQUEST: "The music service refused this request",
+    FailureReason.API_UNAVAILABLE: "The music service is down or failing right now. Try again later.",
+    FailureReason.API_BAD_RESPONSE: "The music service sent an answer the bot could not read. Try again later.",
+    FailureReason.API_TIMEOUT: "The music service did not answer in time. Try again later.",
+    FailureReason.API_CONTENT_POLICY: "The music service refused this request under its content rules",
+    FailureReason.API_MODEL_GONE: "The music model is no longer available; please tell a moderator",
+    FailureReason.CLIPS_FAILED: "The music service could not make this song",
+    FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
+    FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
+    FailureReason.DELIVERY_FAILED: "The songs were made but could not be posted in this channel.",
+    FailureReason.INTERRUPTED: (
+        "The bot restarted (or its database failed) at the wrong moment and could not recover this request"
+    ),
+    FailureReason.INTERNAL: "Something went wrong inside the bot.",
+}
 
 _PHASE_WORDS = {
     Phase.QUEUED: "⏳ Queued",
@@ -66,16 +90,47 @@ def render_progress(job: Job, phase: Phase) -> str:
 
 
 def render_outcome(outcome: JobOutcome) -> str:
-    if not outcome.job.status.is_finished:
-        icon = "⏳"  # waiting for redelivery
-    elif outcome.job.status is JobStatus.FAILED:
-        icon = "❌"
+    """The job's final word (or why it paused) on the command's message: icon, counts, reason, refund."""
+    job, delivered, expected = outcome.job, outcome.delivered, outcome.expected
+    if outcome.pause is Pause.POSTING:
+        icon, message = (
+            "⏳",
+            (
+                f"{delivered} of {expected} songs posted so far. Posting is failing right now (Discord or the bot's "
+                "database); the bot will post the rest as soon as it can."
+            ),
+        )
+    elif outcome.pause is Pause.DATABASE:
+        icon, message = "⏳", "The bot's database is busy; the bot will finish this as soon as it can."
+    elif outcome.reason is None:
+        icon, message = "✅", f"Done: {delivered} song{'s' if delivered != 1 else ''} below."
+    elif delivered:
+        icon, message = (
+            "⚠️",
+            (
+                f"{delivered} of {expected} songs delivered. {_FAILURE_WORDS[outcome.reason].rstrip('.')}. "
+                "This generation still counts against quota."
+            ),
+        )
     else:
-        icon = "✅" if outcome.job.failure_reason is None else "⚠️"
-    text = f"{icon} “{job_label(outcome.job)}”: {outcome.message}"
+        refund = " It was not counted against the server's quota." if outcome.refunded else ""
+        icon, message = "❌", _FAILURE_WORDS[outcome.reason].rstrip(".") + "." + refund
+    text = f"{icon} “{job_label(job)}”: {message}"
     if outcome.detail:  # the music service's own words, quoted on their own line
         text += f"\n> {quote_user_text(outcome.detail, DETAIL_ECHO_CHARS)}"
     return fit(text, CONTENT_LIMIT)
+
+
+def link_note(link: AsLink) -> str:
+    """Why a song came as a link to the music service's file instead of attached."""
+    if link.reason is LinkReason.TOO_LARGE:
+        mib = 1024 * 1024
+        size = f"{link.size / mib:.1f} MiB" if link.size is not None else "bigger than that"
+        limit = f"{(link.limit or 0) / mib:.0f} MiB"
+        return f"Too large to attach here ({size}; the upload limit is {limit})."
+    if link.reason is LinkReason.NOT_STORED:
+        return "The bot could not store the mp3 to attach it; here is the music service's link."
+    return "The mp3 could not be fetched for attaching; here is the music service's link."
 
 
 def clip_title(job: Job, clip: Clip) -> str:
@@ -105,14 +160,15 @@ def clip_footer(job_id: int, position: int) -> str:
     return f"Song {position + 1} · job #{job_id}"
 
 
-def render_clip_embed(job: Job, clip: Clip, position: int, *, link_reason: str | None = None) -> discord.Embed:
+def render_clip_embed(job: Job, clip: Clip, position: int, *, link: AsLink | None = None) -> discord.Embed:
     """Title, style, duration, model, requester, cover and the start of the lyrics; plus the link if not attached."""
     embed = discord.Embed(title=fit(clip_title(job, clip), EMBED_TITLE_LIMIT), colour=discord.Colour.blurple())
     description = _lyrics_excerpt(clip.lyrics) if clip.lyrics else ""
     if job.request.instrumental and not description:
         description = "*Instrumental*"
-    if link_reason:
-        description = fit(f"{link_reason}\n[Listen to the mp3]({_link_target(clip.audio_url)})\n\n{description}", 4096)
+    if link is not None:
+        listen = f"[Listen to the mp3]({_link_target(clip.audio_url)})"
+        description = fit(f"{link_note(link)}\n{listen}\n\n{description}", 4096)
     embed.description = description or None
     if clip.tags:
         embed.add_field(name="Style", value=fit(_escaped_text(clip.tags), EMBED_FIELD_LIMIT), inline=False)

@@ -43,6 +43,8 @@ class BotProcess:
             "WAIT_AUDIO_TIMEOUT_SECONDS": 10,
             "HTTP_TIMEOUT_SECONDS": 2,
             "RETRY_BASE_DELAY_SECONDS": 0.01,
+            # A killed process's jobs are taken over once their lease runs out: short, so the tests are too.
+            "JOB_LEASE_SECONDS": 2,
             "LOG_LEVEL": "DEBUG",
         }
         values.update({key.upper(): value for key, value in self._settings.items()})

@@ -46,7 +46,7 @@ async def test_database_locked_right_after_reserving_still_delivers(harness: Run
     assert final.content.startswith("✅")
     assert await harness.query("SELECT status, charged FROM jobs") == [{"status": "delivered", "charged": 1}]
     assert len(clip_messages(harness)) == 2
-    assert harness.bot.services.generation._claimed == set()  # no running slot held by a lost job
+    assert await harness.query("SELECT lease_until FROM jobs") == [{"lease_until": None}]  # nothing left held
 
 
 async def test_a_reserved_job_that_never_started_is_refunded_once_old_enough(
@@ -59,16 +59,17 @@ async def test_a_reserved_job_that_never_started_is_refunded_once_old_enough(
         job_id = await harness.bot.services.quota.reserve_generation(
             requester, GenerationRequest(GenerationMode.DESCRIPTION, "orphan"), backend="aimlapi-suno"
         )
-        generation = harness.bot.services.generation
+        runtime = harness.bot.services.runtime
 
         def target(job: Any) -> ChannelDelivery:
             return ChannelDelivery(harness.bot, job, clip_view)
 
-        assert await generation.resume_orphans(target) == []  # young: it may still be starting
-        clock.advance(seconds=harness.settings.reservation_timeout_seconds + 1)
-        (task,) = await generation.resume_orphans(target)
+        assert await runtime.resume_expired(target) == []  # young: it may still be starting
+        clock.advance(seconds=harness.settings.job_lease_seconds + 1)
+        (task,) = await runtime.resume_expired(target)
         outcome = await task
 
+    assert outcome is not None
     assert outcome.job.id == job_id
     assert await harness.query("SELECT status, charged, failure_reason FROM jobs") == [
         {"status": "failed", "charged": 0, "failure_reason": "interrupted"}
@@ -86,15 +87,15 @@ async def test_database_failing_after_a_clip_was_posted_waits_and_never_reposts(
     async with running_bot(
         discord_fake, api, tmp_path / "db.sqlite3", redelivery_interval_seconds=0.5, retry_attempts=2
     ) as harness:
-        jobs = harness.bot.services.generation._jobs
+        jobs = harness.bot.services.runtime.jobs
         record = jobs.record_delivery
         failures = {"left": 2}  # every try of the first clip's record, then the database recovers
 
-        async def flaky_record(clip_id: str, message_id: int, now: Any) -> bool:
+        async def flaky_record(job_id: int, owner: str, clip_id: str, message_id: int, now: Any) -> None:
             if failures["left"] > 0:
                 failures["left"] -= 1
                 raise sqlite3.OperationalError("database is locked")
-            return await record(clip_id, message_id, now)
+            await record(job_id, owner, clip_id, message_id, now)
 
         monkeypatch.setattr(jobs, "record_delivery", flaky_record)
         interaction = await harness.music("posted but not written down")
@@ -157,11 +158,11 @@ async def test_the_shutdown_grace_bounds_a_clip_being_downloaded(harness: Runnin
     await harness.discord.wait_for(
         lambda: any(request.route == "audio" for request in harness.api.requests), timeout=10
     )
-    generation = harness.bot.services.generation
-    generation.stop_accepting()
+    runtime = harness.bot.services.runtime
+    runtime.stop_accepting()
 
     started = time.monotonic()
-    await generation.drain(1.0)
+    await runtime.drain(1.0)
 
     assert time.monotonic() - started < 10  # the download hangs for 120 s: only the grace bounds it
     assert await harness.query("SELECT status, charged FROM jobs") == [{"status": "polling", "charged": 1}]

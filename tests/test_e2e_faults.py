@@ -138,7 +138,7 @@ async def test_fetch_failures_are_retried_on_the_next_tick(harness: RunningBot) 
 
 
 async def test_commands_during_shutdown_are_refused_kindly(harness: RunningBot) -> None:
-    harness.bot.services.generation.stop_accepting()
+    harness.bot.services.runtime.stop_accepting()
     interaction = await harness.music("too late")
     await harness.discord.wait_for(lambda: bool(interaction.callbacks))
     assert interaction.ephemeral

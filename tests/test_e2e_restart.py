@@ -100,8 +100,7 @@ def assert_each_clip_posted_once(scenario: Scenario, expected: int) -> None:
 
 
 async def test_killed_after_reserving_the_job_is_ended_and_refunded(make_scenario: Any) -> None:
-    # Judged by its age: a reservation that has not started after RESERVATION_TIMEOUT_SECONDS is an orphan.
-    scenario: Scenario = make_scenario(reservation_timeout_seconds=1)
+    scenario: Scenario = make_scenario()
     bot = await scenario.start_bot()
     scenario.discord.delay_next("callback", seconds=30)  # the bot waits on its acknowledgement
     await scenario.music("a song that never starts")

@@ -16,7 +16,7 @@ from bot.errors import (
     MusicApiRateLimitedError,
     MusicApiUnavailableError,
 )
-from bot.generation import validate_request
+from bot.runtime import validate_request
 from bot.models import ClipStatus, GenerationMode, GenerationRequest
 
 

@@ -6,7 +6,9 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.errors import ForeignClipError
+import aiosqlite
+
+from bot.errors import ForeignClipError, JobTakenOverError
 from bot.models import (
     Clip,
     ClipStatus,
@@ -19,7 +21,9 @@ from bot.models import (
 )
 from bot.storage.database import Database, from_db_time, to_db_time
 
-_UNFINISHED = ("reserved", "submitted", "polling")
+_UNFINISHED_VALUES = {f"unfinished_{n}": status.value for n, status in enumerate(JobStatus) if not status.is_finished}
+_UNFINISHED_PARAMS = ", ".join(f":{name}" for name in _UNFINISHED_VALUES)
+_POSITIONAL_UNFINISHED = ", ".join("?" * len(_UNFINISHED_VALUES))
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
@@ -64,7 +68,8 @@ def _clip_from_row(row: sqlite3.Row) -> Clip:
 
 
 class JobStore:
-    """Reads and moves jobs through their states; finishing and refunding happen in one transaction."""
+    """Reads and moves jobs through their states. Every transition names the job's owner (the process holding
+    its lease): one that changes no row means the job was taken over, and raises JobTakenOverError."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -75,33 +80,97 @@ class JobStore:
             raise KeyError(f"no job {job_id}")
         return _job_from_row(row)
 
-    async def unfinished(self) -> list[Job]:
-        rows = await self._database.fetch_all(f"SELECT * FROM jobs WHERE status IN {_UNFINISHED} ORDER BY id")
-        return [_job_from_row(row) for row in rows]
+    async def claim(
+        self, owner: str, *, now: datetime, until: datetime, stale_before: datetime, running: Sequence[int] = ()
+    ) -> list[Job]:
+        """Takes, in one statement, every unfinished job whose lease has run out, and those `owner` holds but
+        is not `running` (they wait for redelivery), and returns them.
 
-    async def set_response_message(self, job_id: int, message_id: int) -> None:
-        await self._database.execute("UPDATE jobs SET response_message_id = ? WHERE id = ?", (message_id, job_id))
+        A job without a lease (reserved a moment ago and not yet taken by its process, or left by a version
+        without leases) is taken once it was created before `stale_before`, or at once if it got past reserved.
+        """
+        held_here = {f"run_{n}": job_id for n, job_id in enumerate(running)}
+        not_running = f"id NOT IN ({', '.join(f':{name}' for name in held_here)})" if held_here else "1"
+        rows = await self._database.write_returning(
+            f"""UPDATE jobs SET owner = :owner, lease_until = :until
+                WHERE status IN ({_UNFINISHED_PARAMS})
+                  AND (lease_until < :now
+                       OR (lease_until IS NULL AND (status != :reserved OR created_at < :stale))
+                       OR (owner = :owner AND {not_running}))
+                RETURNING *""",
+            {
+                **_UNFINISHED_VALUES,
+                **held_here,
+                "owner": owner,
+                "until": to_db_time(until),
+                "now": to_db_time(now),
+                "stale": to_db_time(stale_before),
+                "reserved": JobStatus.RESERVED.value,
+            },
+        )
+        return sorted((_job_from_row(row) for row in rows), key=lambda job: job.id)
 
-    async def mark_submitted(self, job_id: int, now: datetime) -> None:
-        """Recorded before the paid call goes out, so a crash inside it is known after a restart."""
-        await self._database.execute(
-            "UPDATE jobs SET status = 'submitted', submitted_at = ? WHERE id = ? AND status = 'reserved'",
-            (to_db_time(now), job_id),
+    async def take(self, job_id: int, owner: str, *, until: datetime) -> None:
+        """Gives a job just reserved by this process its lease (nobody else can have claimed it: it is new)."""
+        await self._fenced(
+            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND owner IS NULL",
+            (owner, to_db_time(until), job_id),
+            job_id,
         )
 
-    async def set_task_id(self, job_id: int, task_id: str) -> None:
-        await self._database.execute("UPDATE jobs SET provider_task_id = ? WHERE id = ?", (task_id, job_id))
+    async def extend_leases(self, owner: str, job_ids: Sequence[int], *, until: datetime) -> None:
+        """The heartbeat: the jobs this process is running stay its own until `until`."""
+        if not job_ids:
+            return
+        marks = ", ".join("?" * len(job_ids))
+        await self._database.execute(
+            f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND id IN ({marks})",
+            (to_db_time(until), owner, *job_ids),
+        )
 
-    async def save_clips(self, job_id: int, clips: Sequence[tuple[int, Clip]], *, polling: bool) -> None:
+    async def release(self, owner: str, *, now: datetime) -> int:
+        """Expires the leases of every unfinished job this process holds (at shutdown), so another process or
+        the next start takes them at once; returns how many."""
+        return await self._database.execute(
+            f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND status IN ({_POSITIONAL_UNFINISHED})",
+            (to_db_time(now), owner, *_UNFINISHED_VALUES.values()),
+        )
+
+    async def set_response_message(self, job_id: int, owner: str, message_id: int) -> None:
+        await self._fenced(
+            "UPDATE jobs SET response_message_id = ? WHERE id = ? AND owner = ?", (message_id, job_id, owner), job_id
+        )
+
+    async def mark_submitted(self, job_id: int, owner: str, now: datetime) -> None:
+        """Recorded before the paid call goes out, so a crash inside it is known after a restart; raises
+        JobTakenOverError (and the paid call must then not be sent) when this process no longer owns the job."""
+        await self._fenced(
+            "UPDATE jobs SET status = ?, submitted_at = ? WHERE id = ? AND owner = ? AND status = ?",
+            (JobStatus.SUBMITTED.value, to_db_time(now), job_id, owner, JobStatus.RESERVED.value),
+            job_id,
+        )
+
+    async def set_task_id(self, job_id: int, owner: str, task_id: str) -> None:
+        await self._fenced(
+            "UPDATE jobs SET provider_task_id = ? WHERE id = ? AND owner = ?", (task_id, job_id, owner), job_id
+        )
+
+    async def save_clips(self, job_id: int, owner: str, clips: Sequence[tuple[int, Clip]], *, polling: bool) -> None:
         """Stores (position, clip) pairs as the API reported them (new ids or fresher states); never touches
         delivery columns, and a known clip keeps its position.
 
         A clip belongs to the job that first reported it: an id already stored for another job raises
         ForeignClipError and nothing is written, so one job's answer can never rewrite another job's song.
         """
-        if not clips:
-            return
         async with self._database.transaction() as connection:
+            await _check_owner(connection, job_id, owner)
+            if polling:
+                await connection.execute(
+                    "UPDATE jobs SET status = ? WHERE id = ? AND status IN (?, ?)",
+                    (JobStatus.POLLING.value, job_id, JobStatus.RESERVED.value, JobStatus.SUBMITTED.value),
+                )
+            if not clips:
+                return
             ids = [clip.id for _, clip in clips]
             owners = await connection.execute_fetchall(
                 f"SELECT id, job_id FROM clips WHERE id IN ({', '.join('?' * len(ids))})", ids
@@ -135,11 +204,6 @@ class JobStore:
                         clip.error_message,
                     ),
                 )
-            if polling:
-                await connection.execute(
-                    "UPDATE jobs SET status = 'polling' WHERE id = ? AND status IN ('reserved', 'submitted')",
-                    (job_id,),
-                )
 
     async def clips(self, job_id: int) -> list[Clip]:
         rows = await self._database.fetch_all("SELECT * FROM clips WHERE job_id = ? ORDER BY position", (job_id,))
@@ -151,9 +215,14 @@ class JobStore:
         )
         return {row["id"] for row in rows}
 
-    async def mark_posting(self, clip_id: str, now: datetime) -> None:
-        await self._database.execute(
-            "UPDATE clips SET posting_started_at = ? WHERE id = ? AND message_id IS NULL", (to_db_time(now), clip_id)
+    async def mark_posting(self, job_id: int, owner: str, clip_id: str, now: datetime) -> None:
+        """Noted before a clip is posted: a clip with this mark but no message id may be in the channel already."""
+        await self._fenced(
+            """UPDATE clips SET posting_started_at = ?
+               WHERE id = ? AND job_id = ? AND message_id IS NULL
+                 AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND owner = ?)""",
+            (to_db_time(now), clip_id, job_id, job_id, owner),
+            job_id,
         )
 
     async def clips_maybe_posted(self, job_id: int) -> set[str]:
@@ -164,17 +233,19 @@ class JobStore:
         )
         return {row["id"] for row in rows}
 
-    async def record_delivery(self, clip_id: str, message_id: int, now: datetime) -> bool:
-        """Marks the clip posted; False if it already was (the first message stays the clip's home)."""
-        changed = await self._database.execute(
-            "UPDATE clips SET message_id = ?, delivered_at = ? WHERE id = ? AND message_id IS NULL",
-            (message_id, to_db_time(now), clip_id),
-        )
-        return changed == 1
+    async def record_delivery(self, job_id: int, owner: str, clip_id: str, message_id: int, now: datetime) -> None:
+        """Marks the clip posted (safe to repeat: the first message stays the clip's home)."""
+        async with self._database.transaction() as connection:
+            await _check_owner(connection, job_id, owner)
+            await connection.execute(
+                "UPDATE clips SET message_id = ?, delivered_at = ? WHERE id = ? AND job_id = ? AND message_id IS NULL",
+                (message_id, to_db_time(now), clip_id, job_id),
+            )
 
     async def finish(
         self,
         job_id: int,
+        owner: str,
         *,
         now: datetime,
         reason: FailureReason | None = None,
@@ -182,17 +253,40 @@ class JobStore:
     ) -> Job:
         """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once."""
         async with self._database.transaction() as connection:
+            await _check_owner(connection, job_id, owner)
             rows = await connection.execute_fetchall(
                 "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
             )
             delivered = int(next(iter(rows))[0]) > 0
             status = JobStatus.DELIVERED if delivered else JobStatus.FAILED
             await connection.execute(
-                """UPDATE jobs SET status = ?, finished_at = ?, failure_reason = ?, failure_detail = ?
-                   WHERE id = ? AND status IN ('reserved', 'submitted', 'polling')""",
-                (status.value, to_db_time(now), reason.value if reason else None, detail, job_id),
+                f"""UPDATE jobs SET status = ?, finished_at = ?, failure_reason = ?, failure_detail = ?,
+                                    lease_until = NULL
+                    WHERE id = ? AND status IN ({_POSITIONAL_UNFINISHED})""",
+                (
+                    status.value,
+                    to_db_time(now),
+                    reason.value if reason else None,
+                    detail,
+                    job_id,
+                    *_UNFINISHED_VALUES.values(),
+                ),
             )
             if not delivered:
                 # The refund's ledger row is written by a trigger, exactly once.
                 await connection.execute("UPDATE jobs SET charged = 0 WHERE id = ? AND charged = 1", (job_id,))
         return await self.get(job_id)
+
+    async def _fenced(self, sql: str, parameters: Sequence[object], job_id: int) -> None:
+        if await self._database.execute(sql, parameters) == 0:
+            raise JobTakenOverError(job_id)
+
+
+async def _check_owner(connection: aiosqlite.Connection, job_id: int, owner: str) -> None:
+    """Inside a write transaction: the job is still unfinished and this process's, or JobTakenOverError."""
+    rows = await connection.execute_fetchall(
+        f"SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND status IN ({_POSITIONAL_UNFINISHED})",
+        (job_id, owner, *_UNFINISHED_VALUES.values()),
+    )
+    if not list(rows):
+        raise JobTakenOverError(job_id)

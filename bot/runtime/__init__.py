@@ -1,0 +1,21 @@
+"""The job runtime: admission, one JobRun per paid job, and the background work that keeps jobs moving."""
+
+from bot.runtime.outcome import AsLink, DeliveryTarget, JobOutcome, LinkReason, Pause, Phase
+from bot.runtime.requests import chosen_model, custom_mode_model, validate_request
+from bot.runtime.runtime import RESTARTING_MESSAGE, JobRuntime, Reservation, TargetFactory
+
+__all__ = [
+    "RESTARTING_MESSAGE",
+    "AsLink",
+    "DeliveryTarget",
+    "JobOutcome",
+    "JobRuntime",
+    "LinkReason",
+    "Pause",
+    "Phase",
+    "Reservation",
+    "TargetFactory",
+    "chosen_model",
+    "custom_mode_model",
+    "validate_request",
+]

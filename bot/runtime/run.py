@@ -1,0 +1,340 @@
+"""One paid job from wherever it stands to its outcome: submit → follow (delivering each clip) → conclude."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+from bot.backends import MusicBackend, PollUpdate, Submission
+from bot.clock import Clock
+from bot.errors import ForeignClipError, MusicApiBadResponseError, MusicApiError
+from bot.jobs import JobPoller
+from bot.models import Clip, ClipStatus, FailureReason, Job, JobStatus
+from bot.retry import Backoff, retry
+from bot.runtime.clip_delivery import UNPOSTABLE, ClipDeliverer, ClipDelivery, DeliveryResult
+from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause, Phase
+from bot.storage import JobStore
+
+log = logging.getLogger(__name__)
+
+# The reasons whose detail (the music service's words, or what the bot knows) the requester is shown.
+_SHOWN_DETAIL = frozenset(
+    {
+        FailureReason.API_INVALID_REQUEST,
+        FailureReason.CLIPS_FAILED,
+        FailureReason.DEADLINE,
+        FailureReason.INTERRUPTED,
+        FailureReason.API_CONTENT_POLICY,
+        FailureReason.API_MODEL_GONE,
+    }
+)
+
+
+class Step(StrEnum):
+    """Where a run is: the paid call, following its clips (each delivered as it completes), concluding."""
+
+    SUBMIT = "submit"
+    FOLLOW = "follow"
+    CONCLUDE = "conclude"
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What every run of this process shares: the backend, the store, the poller, the clip deliverer."""
+
+    backend: MusicBackend
+    jobs: JobStore
+    poller: JobPoller
+    deliverer: ClipDeliverer
+    clock: Clock
+    owner: str
+    backoff: Backoff
+    wait_audio: bool
+    deadline: timedelta
+    progress_interval: float
+
+
+@dataclass(eq=False)
+class ClipBook:
+    """Where each clip of one job stands while the job is followed: its latest state, its position in the
+    job, and how it was settled (posted, failed, or waiting for Discord to recover)."""
+
+    capacity: int  # how many clips one request makes; more in an answer are ignored
+    positions: dict[str, int]
+    delivered: set[str] = field(default_factory=set)
+    maybe_posted: set[str] = field(default_factory=set)
+    latest: dict[str, Clip] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    waiting_for_discord: set[str] = field(default_factory=set)
+    task_error: MusicApiError | None = None
+
+    def admits(self, clip_id: str) -> bool:
+        """A clip already known, or a new one (given the next position) while the job has fewer clips than
+        one request makes."""
+        if clip_id not in self.positions and len(self.positions) < self.capacity:
+            self.positions[clip_id] = len(self.positions)
+        return clip_id in self.positions
+
+    def position(self, clip_id: str) -> int:
+        return self.positions[clip_id]
+
+    def is_settled(self, clip_id: str) -> bool:
+        return clip_id in self.delivered or clip_id in self.failed or clip_id in self.waiting_for_discord
+
+    def unsettled(self) -> set[str]:
+        return {clip_id for clip_id in self.latest if not self.is_settled(clip_id)}
+
+    @property
+    def expected(self) -> int:
+        return max(len(self.latest), 1)
+
+    def record(self, clip_id: str, delivery: ClipDelivery) -> None:
+        if delivery.result is DeliveryResult.POSTED:
+            self.delivered.add(clip_id)
+        elif delivery.result is DeliveryResult.PENDING:
+            self.waiting_for_discord.add(clip_id)
+        else:
+            self.failed[clip_id] = delivery.failure or UNPOSTABLE
+
+
+class ProgressThrottle:
+    """Shows a phase change at most once per interval; repeated phases are not re-sent."""
+
+    def __init__(self, target: DeliveryTarget, job: Job, interval: float) -> None:
+        self._target = target
+        self._job = job
+        self._interval = interval
+        self._shown: Phase | None = None
+        self._last_edit = float("-inf")
+
+    async def show(self, phase: Phase, *, force: bool = False) -> None:
+        if phase == self._shown:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_edit < self._interval:
+            return
+        self._shown = phase
+        self._last_edit = now
+        try:
+            await self._target.show_progress(self._job, phase)
+        except Exception:
+            log.warning("job %d: progress update failed", self._job.id, exc_info=True)
+
+
+class JobRun:
+    """Drives one job through its steps. Every write names this process as the job's owner: when another
+    process has taken the job over, the write raises JobTakenOverError and the run stops where it is."""
+
+    def __init__(self, job: Job, target: DeliveryTarget, context: RunContext, *, resumed: bool) -> None:
+        self.job = job
+        self._target = target
+        self._context = context
+        self._resumed = resumed
+        self._progress = ProgressThrottle(target, job, context.progress_interval)
+        self._keys: tuple[str, ...] = ()
+        self._book = ClipBook(capacity=context.backend.capabilities.outputs_per_request, positions={})
+        self._deadline = job.created_at + context.deadline
+        self._submitted: list[Clip] = []  # what the paid call answered, absorbed first
+        self._pending: set[str] = set()
+        self._error: MusicApiError | None = None
+
+    async def execute(self) -> JobOutcome:
+        """Runs the job from its current step to an outcome (or a pause, when Discord keeps failing)."""
+        step = await self._start()
+        if step is Step.SUBMIT:
+            ended = await self._submit()
+            if ended is not None:
+                return ended
+        if isinstance(step, JobOutcome):
+            return step
+        await self._follow()
+        return await self._conclude()
+
+    async def _start(self) -> Step | JobOutcome:
+        """Which step the job is at: a new one submits; a resumed one follows its stored clips, or is reported
+        when it cannot be recovered."""
+        job = self.job
+        if job.status is JobStatus.RESERVED and not self._resumed:
+            return Step.SUBMIT
+        if job.status is JobStatus.RESERVED:
+            detail = "it had not reached the music service yet, so nothing was spent"
+            return await self._settle(FailureReason.INTERRUPTED, detail)
+        stored = await self._context.jobs.clips(job.id)
+        self._keys = (job.provider_task_id,) if job.provider_task_id else tuple(clip.id for clip in stored)
+        if not self._keys:
+            detail = "the music service's answer was lost, so the songs cannot be found"
+            return await self._settle(FailureReason.INTERRUPTED, detail)
+        self._deadline = (job.submitted_at or job.created_at) + self._context.deadline
+        self._book.positions.update({clip.id: position for position, clip in enumerate(stored)})
+        self._book.latest.update({clip.id: clip for clip in stored})
+        self._book.delivered = await self._context.jobs.delivered_clip_ids(job.id)
+        self._book.maybe_posted = await self._context.jobs.clips_maybe_posted(job.id)
+        return Step.FOLLOW
+
+    async def _submit(self) -> JobOutcome | None:
+        """The paid call, sent once (again only when the API said it created nothing). None when it went
+        through and its clips are to be followed."""
+        context, job = self._context, self.job
+        await self._progress.show(Phase.QUEUED, force=True)
+        submitted_at = context.clock()
+        await context.jobs.mark_submitted(job.id, context.owner, submitted_at)  # before the money is spent
+        log.info("job=%d guild=%d phase=submitted wait_audio=%s", job.id, job.requester.guild_id, context.wait_audio)
+        sent = time.monotonic()
+        try:
+            submission = await retry(
+                lambda: context.backend.submit(job.request, wait_audio=context.wait_audio),
+                backoff=context.backoff,
+                should_retry=lambda error: (
+                    isinstance(error, MusicApiError) and error.nothing_created and error.retryable
+                ),
+                what=f"job {job.id} submit",
+            )
+        except MusicApiError as exc:
+            log.warning("job=%d phase=submit failed reason=%s detail=%s", job.id, exc.reason, exc.detail)
+            return await self._settle(exc.reason, exc.detail)
+        if submission.task_id:
+            await context.jobs.set_task_id(job.id, context.owner, submission.task_id)
+        self._keys, clips = self._within_capacity(submission)
+        try:
+            await context.jobs.save_clips(job.id, context.owner, list(enumerate(clips)), polling=True)
+        except ForeignClipError as error:
+            log.warning("job=%d phase=submit bad answer: %s", job.id, error)
+            return await self._settle(FailureReason.API_BAD_RESPONSE, None)
+        log.info(
+            "job=%d phase=generated task=%s clips=%s seconds=%.1f",
+            job.id,
+            submission.task_id or "-",
+            ",".join(f"{clip.id}:{clip.status}" for clip in clips) or "-",
+            time.monotonic() - sent,
+        )
+        self._deadline = submitted_at + context.deadline
+        self._book.positions.update({clip.id: position for position, clip in enumerate(clips)})
+        self._submitted = clips
+        return None
+
+    def _within_capacity(self, submission: Submission) -> tuple[tuple[str, ...], list[Clip]]:
+        """What one request can have made: at most the backend's outputs per request, each id once. An answer
+        listing more (25 clips, 10,000 ids) would otherwise post and poll all of them for one quota unit."""
+        limit = self._context.backend.capabilities.outputs_per_request
+        keys = tuple(dict.fromkeys(submission.poll_keys))[:limit]
+        clips = list({clip.id: clip for clip in submission.clips}.values())
+        if submission.task_id is None:  # polled by clip id: the clips are the keys
+            clips = [clip for clip in clips if clip.id in keys]
+        clips = clips[:limit]
+        if len(keys) < len(submission.poll_keys) or len(clips) < len(submission.clips):
+            log.warning(
+                "job=%d the API answered %d keys and %d clips for one request; kept %d and %d",
+                self.job.id,
+                len(submission.poll_keys),
+                len(submission.clips),
+                len(keys),
+                len(clips),
+            )
+        return keys, clips
+
+    async def _follow(self) -> None:
+        """Delivers each clip as soon as it has audio, until every poll key is done or the deadline passes."""
+        context = self._context
+        self._pending = set(self._keys)
+        try:
+            if self._resumed:  # fresh states first: the clips may have finished while the bot was away
+                self._pending = await self._poll_now()
+            else:
+                for clip in self._submitted:
+                    await self._absorb(PollUpdate(key=clip.id, clips=(clip,), done=clip.status.is_terminal))
+                    if clip.status.is_terminal:
+                        self._pending.discard(clip.id)
+            with context.poller.watch(self._pending) as watch:
+                while self._pending:
+                    remaining = (self._deadline - context.clock()).total_seconds()
+                    if remaining <= 0:
+                        break
+                    try:
+                        update = await watch.next_update(remaining)
+                    except TimeoutError:
+                        break
+                    if isinstance(update, MusicApiError):
+                        self._error = update
+                        break
+                    await self._absorb(update)
+                    if update.done:
+                        self._pending.discard(update.key)
+        except ForeignClipError as error:
+            log.warning("job=%d phase=poll bad answer: %s", self.job.id, error)
+            self._error = MusicApiBadResponseError(str(error))
+
+    async def _absorb(self, update: PollUpdate) -> None:
+        """Stores fresh clip states, delivers clips that have audio, and notes the ones that failed. Clips past
+        what one request makes are ignored; a clip id of another job raises ForeignClipError."""
+        book, context, job = self._book, self._context, self.job
+        clips = [clip for clip in update.clips if book.admits(clip.id)]
+        fresh = [clip for clip in clips if clip != book.latest.get(clip.id)]
+        if fresh:
+            positioned = [(book.position(clip.id), clip) for clip in fresh]
+            await context.jobs.save_clips(job.id, context.owner, positioned, polling=True)
+        for clip in clips:
+            book.latest[clip.id] = clip
+            if book.is_settled(clip.id):
+                continue
+            if clip.has_audio:
+                await self._progress.show(Phase.FINISHING)
+                delivery = await context.deliverer.deliver(
+                    job,
+                    clip,
+                    book.position(clip.id),
+                    self._target,
+                    self._deadline,
+                    maybe_posted=clip.id in book.maybe_posted,
+                )
+                book.record(clip.id, delivery)
+            elif clip.status.is_terminal or update.done:
+                book.failed[clip.id] = clip.error_message or "no audio was produced"
+            elif clip.status is ClipStatus.STREAMING:
+                await self._progress.show(Phase.GENERATING)
+        if update.error is not None:
+            book.task_error = update.error
+
+    async def _poll_now(self) -> set[str]:
+        """One immediate poll for a resumed job; returns the keys still pending afterwards."""
+        try:
+            updates = await self._context.backend.poll(list(self._keys))
+        except MusicApiError as exc:
+            log.warning("job=%d phase=resume poll failed (%s); the poller will retry", self.job.id, exc.detail)
+            return set(self._keys)
+        for update in updates:
+            await self._absorb(update)
+        return set(self._keys) - {update.key for update in updates if update.done}
+
+    async def _conclude(self) -> JobOutcome:
+        book = self._book
+        if book.waiting_for_discord:
+            log.warning(
+                "job=%d phase=waiting_for_discord delivered=%d/%d", self.job.id, len(book.delivered), book.expected
+            )
+            job = await self._context.jobs.get(self.job.id)
+            return JobOutcome(job, len(book.delivered), book.expected, pause=Pause.POSTING)
+        error = self._error or book.task_error
+        if error is not None:
+            return await self._settle(error.reason, error.detail)
+        if self._pending | book.unsettled():
+            minutes = self._context.deadline.total_seconds() / 60
+            unfinished = len(self._pending | book.unsettled())
+            detail = f"{unfinished} of {book.expected} songs unfinished after {minutes:g} minutes"
+            return await self._settle(FailureReason.DEADLINE, detail)
+        if book.failed and not book.delivered and all(reason == UNPOSTABLE for reason in book.failed.values()):
+            return await self._settle(FailureReason.DELIVERY_FAILED, None)
+        if book.failed:
+            return await self._settle(FailureReason.CLIPS_FAILED, "; ".join(sorted(set(book.failed.values()))))
+        return await self._settle(None, None)
+
+    async def _settle(self, reason: FailureReason | None, detail: str | None) -> JobOutcome:
+        """Ends the job in the database (refund when nothing was delivered)."""
+        context = self._context
+        finished = await context.jobs.finish(
+            self.job.id, context.owner, now=context.clock(), reason=reason, detail=detail
+        )
+        shown = detail if reason in _SHOWN_DETAIL else None
+        return JobOutcome(finished, len(self._book.delivered), self._book.expected, reason, shown)

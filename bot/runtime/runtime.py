@@ -1,0 +1,313 @@
+"""The job runtime: admits jobs, runs each as a JobRun task, and owns the background work that keeps them
+moving: the poller, the heartbeat that keeps this process's leases, the loop that takes over jobs whose lease
+ran out, and the drain at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+from bot.backends import Capabilities, MusicBackend
+from bot.clock import Clock
+from bot.errors import JobTakenOverError, UserFacingError
+from bot.jobs import JobPoller
+from bot.models import FailureReason, GenerationRequest, Job, Requester
+from bot.quota import QuotaService
+from bot.retry import Backoff
+from bot.runtime.clip_delivery import ClipDeliverer, Download
+from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause
+from bot.runtime.requests import validate_request
+from bot.runtime.run import JobRun, RunContext
+from bot.storage import JobStore, is_transient_storage_error
+
+log = logging.getLogger(__name__)
+
+RESTARTING_MESSAGE = "The bot is restarting. Please try again in a minute."
+
+# How the runtime reaches Discord for a job it resumes (no interaction token: the channel, as the bot).
+TargetFactory = Callable[[Job], DeliveryTarget]
+
+
+class Reservation:
+    """A job with its quota held that has not started yet, handed out by `JobRuntime.admit`."""
+
+    def __init__(self, job: Job, runtime: JobRuntime) -> None:
+        self.job = job
+        self.started = False
+        # Why the job is given back if the block ends without starting it.
+        self.abandon_reason = FailureReason.INTERNAL
+        self._runtime = runtime
+
+    async def remember_response_message(self, message_id: int) -> None:
+        """Best effort: without it only the progress edits after a restart are lost, never the job."""
+        try:
+            await self._runtime.jobs.set_response_message(self.job.id, self._runtime.owner, message_id)
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                raise
+            log.warning("job=%d response message not recorded (%s); going on without it", self.job.id, error)
+        self.job = replace(self.job, response_message_id=message_id)
+
+    def start(self, target: DeliveryTarget) -> asyncio.Task[JobOutcome | None]:
+        self.started = True
+        return self._runtime.start(self.job, target)
+
+
+class JobRuntime:
+    """Every paid job of this process, from admission to outcome, and the loops that finish the others.
+
+    Jobs live in the database and belong to the process holding their lease (`owner`, kept alive by the
+    heartbeat every third of `lease_seconds`); a job whose lease ran out (its process died, or stopped) is
+    taken over, in one statement, by whichever process looks first.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: MusicBackend,
+        jobs: JobStore,
+        quota: QuotaService,
+        download: Download,
+        clock: Clock,
+        owner: str,
+        audio_dir: Path,
+        wait_audio: bool,
+        deadline_seconds: float,
+        progress_interval: float,
+        backoff: Backoff,
+        poll_interval: float,
+        poll_batch_size: int,
+        lease_seconds: float = 30.0,
+        redelivery_interval: float = 60.0,
+        download_timeout: float = 300.0,
+        own_origin: str = "",
+    ) -> None:
+        self.jobs = jobs
+        self.owner = owner
+        self._backend = backend
+        self._quota = quota
+        self._clock = clock
+        self._lease = timedelta(seconds=lease_seconds)
+        self._redelivery_interval = redelivery_interval
+        self._poller = JobPoller(backend, interval=poll_interval, batch_size=poll_batch_size)
+        self._deliverer = ClipDeliverer(
+            jobs=jobs,
+            download=download,
+            clock=clock,
+            owner=owner,
+            audio_dir=audio_dir,
+            backoff=backoff,
+            download_timeout=download_timeout,
+            own_origin=own_origin,
+        )
+        self._context = RunContext(
+            backend=backend,
+            jobs=jobs,
+            poller=self._poller,
+            deliverer=self._deliverer,
+            clock=clock,
+            owner=owner,
+            backoff=backoff,
+            wait_audio=wait_audio,
+            deadline=timedelta(seconds=deadline_seconds),
+            progress_interval=progress_interval,
+        )
+        self._accepting = True
+        self._held: set[int] = set()  # admitted or running here: their leases are kept alive
+        self._runs: dict[int, asyncio.Task[JobOutcome | None]] = {}
+        self._held_changed = asyncio.Event()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._backend.capabilities
+
+    @property
+    def poller(self) -> JobPoller:
+        return self._poller
+
+    async def job(self, job_id: int) -> Job:
+        return await self.jobs.get(job_id)
+
+    @contextlib.asynccontextmanager
+    async def admit(self, requester: Requester, request: GenerationRequest) -> AsyncIterator[Reservation]:
+        """Validates, then reserves quota and persists the job in one statement. Raises UserFacingError.
+
+        The block must `start` the reservation; if it ends any other way (an exception, Discord refusing the
+        acknowledgement, a database error), the job is abandoned and its quota given back.
+        """
+        if not self._accepting:
+            raise UserFacingError(RESTARTING_MESSAGE)
+        cleaned = validate_request(request, self._backend.capabilities)
+        job_id = await self._quota.reserve_generation(requester, cleaned, backend=self._backend.name)
+        self._held.add(job_id)
+        log.info(
+            "job=%d guild=%d user=%d phase=reserved mode=%s",
+            job_id,
+            requester.guild_id,
+            requester.user_id,
+            cleaned.mode,
+        )
+        reservation: Reservation | None = None
+        try:
+            await self.jobs.take(job_id, self.owner, until=self._clock() + self._lease)
+            reservation = Reservation(await self.jobs.get(job_id), self)
+            yield reservation
+        finally:
+            if reservation is None or not reservation.started:
+                reason = reservation.abandon_reason if reservation else FailureReason.INTERNAL
+                await self._give_back(job_id, requester.guild_id, reason)
+
+    async def _give_back(self, job_id: int, guild_id: int, reason: FailureReason) -> None:
+        """Ends a job that never reached the API; its quota is given back. If the database refuses now, the
+        job stays reserved, and its lease runs out: whichever process looks next gives it back."""
+        log.warning("job=%d guild=%d phase=abandoned reason=%s", job_id, guild_id, reason)
+        try:
+            await self.jobs.finish(job_id, self.owner, now=self._clock(), reason=reason)
+        except Exception:
+            log.exception("job=%d could not be abandoned now; it is refunded when its lease runs out", job_id)
+        finally:
+            self._held.discard(job_id)
+            self._held_changed.set()
+
+    def start(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> asyncio.Task[JobOutcome | None]:
+        """Runs the job in the background; the task is kept so it is not garbage-collected mid-flight."""
+        self._held.add(job.id)
+        task = asyncio.create_task(self._run(job, target, resumed=resumed), name=f"job-{job.id}")
+        self._runs[job.id] = task
+        self._held_changed.set()
+
+        def forget(_: asyncio.Task[JobOutcome | None]) -> None:
+            self._runs.pop(job.id, None)
+            self._held.discard(job.id)
+
+        task.add_done_callback(forget)
+        return task
+
+    @contextlib.asynccontextmanager
+    async def running(self, target_for: TargetFactory, ready: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+        """The background work, from entry to exit: the poller, the heartbeat, and (once `ready`: Discord is
+        connected) the loop that takes over unfinished jobs. On exit every run still going is stopped where it
+        is; its lease runs out and the job is finished by the next process."""
+        self._poller.start()
+        loops = [
+            asyncio.create_task(self._heartbeat(), name="job-leases"),
+            asyncio.create_task(self._keep_jobs_moving(target_for, ready), name="job-takeover"),
+        ]
+        try:
+            yield
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self.close()
+            await self._poller.stop()
+
+    async def resume_expired(self, target_for: TargetFactory) -> list[asyncio.Task[JobOutcome | None]]:
+        """Takes over every unfinished job whose lease ran out (or that this process holds but no longer runs:
+        it waits for redelivery) and starts it. Returns their tasks."""
+        now = self._clock()
+        claimed = await self.jobs.claim(
+            self.owner,
+            now=now,
+            until=now + self._lease,
+            stale_before=now - self._lease,
+            running=sorted(self._held),
+        )
+        started = []
+        for job in claimed:
+            log.info("job=%d guild=%d phase=resume status=%s", job.id, job.requester.guild_id, job.status)
+            started.append(self.start(job, target_for(job), resumed=True))
+        return started
+
+    async def _keep_jobs_moving(self, target_for: TargetFactory, ready: Callable[[], Awaitable[None]]) -> None:
+        await ready()
+        while True:
+            try:
+                resumed = await self.resume_expired(target_for)
+                if resumed:
+                    log.info("resumed %d unfinished jobs", len(resumed))
+            except Exception:
+                log.exception("resuming unfinished jobs failed; will try again")
+            await asyncio.sleep(min(self._redelivery_interval, self._lease.total_seconds()))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                await self.jobs.extend_leases(self.owner, sorted(self._held), until=self._clock() + self._lease)
+            except Exception:
+                log.warning("could not renew the leases of %d jobs; will try again", len(self._held), exc_info=True)
+
+    def stop_accepting(self) -> None:
+        self._accepting = False
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Lets running jobs finish for up to `grace_seconds` (a clip being downloaded or posted included);
+        the rest stop where they are, and their leases are expired so the next process takes them at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        # A command accepted a moment ago may still be acknowledging before its task starts.
+        while self._held - self._runs.keys() and loop.time() < deadline:
+            self._held_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._held_changed.wait(), deadline - loop.time())
+        running = list(self._runs.values())
+        if running:
+            log.info("waiting up to %.0fs for %d running jobs", grace_seconds, len(running))
+            _, unfinished = await asyncio.wait(running, timeout=max(0.0, deadline - loop.time()))
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            if unfinished:
+                log.info("%d jobs left for the next start", len(unfinished))
+        await self._deliverer.finish_in_flight(deadline - loop.time())
+        released = await self.jobs.release(self.owner, now=self._clock())
+        if released:
+            log.info("expired the leases of %d unfinished jobs", released)
+
+    async def close(self) -> None:
+        for task in list(self._runs.values()):
+            task.cancel()
+        await asyncio.gather(*self._runs.values(), return_exceptions=True)
+        await self._deliverer.close()
+
+    async def _run(self, job: Job, target: DeliveryTarget, *, resumed: bool) -> JobOutcome | None:
+        started = time.monotonic()
+        try:
+            outcome = await JobRun(job, target, self._context, resumed=resumed).execute()
+        except asyncio.CancelledError:
+            log.info("job=%d phase=stopped (resumable)", job.id)
+            raise
+        except JobTakenOverError:
+            log.warning("job=%d phase=taken_over by another process; this run stops", job.id)
+            return None
+        except Exception as error:
+            if is_transient_storage_error(error):
+                # Nothing is settled on a database that cannot write: the job stays unfinished, charged, and is
+                # resumed once its lease runs out (a paid job is never refunded because the disk was busy).
+                log.warning("job=%d phase=paused the database failed (%s); resumed later", job.id, error)
+                outcome = JobOutcome(job, 0, 0, pause=Pause.DATABASE)
+            else:
+                log.exception("job=%d phase=crashed", job.id)
+                finished = await self.jobs.finish(job.id, self.owner, now=self._clock(), reason=FailureReason.INTERNAL)
+                outcome = JobOutcome(finished, 0, 1, FailureReason.INTERNAL)
+        log.info(
+            "job=%d guild=%d phase=%s delivered=%d/%d seconds=%.1f",
+            job.id,
+            job.requester.guild_id,
+            outcome.pause or outcome.job.status,
+            outcome.delivered,
+            outcome.expected,
+            time.monotonic() - started,
+        )
+        try:
+            await target.show_outcome(outcome)
+        except Exception:
+            log.warning("job=%d could not show the outcome", job.id, exc_info=True)
+        return outcome
