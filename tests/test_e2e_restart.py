@@ -3,6 +3,7 @@ database, and every paid generation is delivered exactly once (or reported and r
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -204,3 +205,27 @@ async def test_sigterm_leaves_a_long_job_resumable(make_scenario: Any) -> None:
     await scenario.start_bot()
     await scenario.discord.wait_for(lambda: scenario.jobs()[0]["status"] == "delivered", timeout=30)
     assert_each_clip_posted_once(scenario, 2)
+
+
+async def test_a_second_process_on_the_same_database_finishes_a_dead_ones_job_once(make_scenario: Any) -> None:
+    """Two real bot processes on one SQLite file: the second leaves the first one's live job alone (its lease
+    is kept alive), and once the first is killed it takes the job over and delivers each clip once."""
+    scenario: Scenario = make_scenario()
+    scenario.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=9.0)
+    first = await scenario.start_bot()
+    await scenario.music("two bots, one job")
+    await scenario.discord.wait_for(lambda: len(query(scenario.database, "SELECT id FROM clips")) == 2, timeout=15)
+    (held,) = query(scenario.database, "SELECT owner FROM jobs")
+
+    await scenario.start_bot()
+    await asyncio.sleep(3)  # longer than the 2-s lease: only the first one's heartbeat keeps the job its own
+    assert query(scenario.database, "SELECT owner FROM jobs") == [held]
+    assert scenario.clip_messages() == []
+
+    await first.kill()
+    await scenario.discord.wait_for(lambda: scenario.jobs()[0]["status"] == "delivered", timeout=30)
+    assert_each_clip_posted_once(scenario, 2)
+    (taken,) = query(scenario.database, "SELECT owner FROM jobs")
+    assert taken != held
+    assert scenario.api.generate_calls() == 1
+    assert scenario.ledger() == ["reserve"]
