@@ -100,8 +100,12 @@ class ClipBook:
             self.failed[clip_id] = delivery.failure or UNPOSTABLE
 
 
+_PHASE_ORDER = (Phase.QUEUED, Phase.GENERATING, Phase.FINISHING)
+
+
 class ProgressThrottle:
-    """Shows a phase change at most once per interval; repeated phases are not re-sent."""
+    """Shows a phase change at most once per interval; phases only move forward (a second song still
+    generating after the first was posted does not take the message back to "generating")."""
 
     def __init__(self, target: DeliveryTarget, job: Job, interval: float) -> None:
         self._target = target
@@ -111,7 +115,7 @@ class ProgressThrottle:
         self._last_edit = float("-inf")
 
     async def show(self, phase: Phase, *, force: bool = False) -> None:
-        if phase == self._shown:
+        if self._shown is not None and _PHASE_ORDER.index(phase) <= _PHASE_ORDER.index(self._shown):
             return
         now = time.monotonic()
         if not force and now - self._last_edit < self._interval:

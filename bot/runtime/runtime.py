@@ -122,6 +122,7 @@ class JobRuntime:
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive
         self._runs: dict[int, asyncio.Task[JobOutcome | None]] = {}
         self._held_changed = asyncio.Event()
+        self._claiming = asyncio.Lock()  # one takeover at a time: a job claimed twice would run twice
 
     @property
     def capabilities(self) -> Capabilities:
@@ -211,19 +212,22 @@ class JobRuntime:
     async def resume_expired(self, target_for: TargetFactory) -> list[asyncio.Task[JobOutcome | None]]:
         """Takes over every unfinished job whose lease ran out (or that this process holds but no longer runs:
         it waits for redelivery) and starts it. Returns their tasks."""
-        now = self._clock()
-        claimed = await self.jobs.claim(
-            self.owner,
-            now=now,
-            until=now + self._lease,
-            stale_before=now - self._lease,
-            running=sorted(self._held),
-        )
-        started = []
-        for job in claimed:
-            log.info("job=%d guild=%d phase=resume status=%s", job.id, job.requester.guild_id, job.status)
-            started.append(self.start(job, target_for(job), resumed=True))
-        return started
+        async with self._claiming:
+            now = self._clock()
+            claimed = await self.jobs.claim(
+                self.owner,
+                now=now,
+                until=now + self._lease,
+                stale_before=now - self._lease,
+                running=sorted(self._held),
+            )
+            started = []
+            for job in claimed:
+                if job.id in self._held:  # admitted here while the claim ran: already this process's
+                    continue
+                log.info("job=%d guild=%d phase=resume status=%s", job.id, job.requester.guild_id, job.status)
+                started.append(self.start(job, target_for(job), resumed=True))
+            return started
 
     async def _keep_jobs_moving(self, target_for: TargetFactory, ready: Callable[[], Awaitable[None]]) -> None:
         await ready()

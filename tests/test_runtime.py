@@ -1,0 +1,356 @@
+"""The job runtime on its own: a recording fake backend and a recording delivery target around the real runtime
+and a real SQLite file, one branch of a job's life per test (milliseconds each)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.backends import Capabilities, ModelSpec, PollUpdate, Submission
+from bot.backends.base import DownloadedAudio
+from bot.clock import utc_now
+from bot.errors import DeliveryError, MusicApiInvalidRequestError, MusicApiRateLimitedError
+from bot.models import (
+    Clip,
+    ClipStatus,
+    FailureReason,
+    GenerationMode,
+    GenerationRequest,
+    Job,
+    JobStatus,
+    QuotaLimits,
+    Requester,
+)
+from bot.quota import QuotaService
+from bot.retry import Backoff
+from bot.runtime import AsLink, JobOutcome, JobRuntime, Pause, Phase
+from bot.storage import Database, JobStore, QuotaStore
+from bot.storage.database import to_db_time
+
+pytestmark = pytest.mark.timeout(20)
+
+REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
+REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "a song about tests")
+CAPABILITIES = Capabilities(
+    models=(ModelSpec("test-model"),),
+    default_model="test-model",
+    outputs_per_request=2,
+    cover_art=False,
+    writes_titles=True,
+)
+
+
+def clip(clip_id: str, status: ClipStatus, **fields: Any) -> Clip:
+    audio = f"https://files.example/{clip_id}.mp3" if status is ClipStatus.COMPLETE else ""
+    return Clip(id=clip_id, status=status, audio_url=audio, **fields)
+
+
+@dataclass
+class RecordingBackend:
+    """Answers from scripts and records every call: submits (an error or a Submission each), and per clip id
+    the states its polls return, the last one repeated."""
+
+    submits: deque[Submission | Exception] = field(default_factory=deque)
+    states: dict[str, deque[Clip]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    name: str = "test-backend"
+    capabilities: Capabilities = CAPABILITIES
+
+    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+        self.calls.append("submit")
+        answer = self.submits.popleft()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def poll(self, keys: Sequence[str]) -> list[PollUpdate]:
+        self.calls.append("poll")
+        updates = []
+        for key in keys:
+            states = self.states[key]
+            current = states.popleft() if len(states) > 1 else states[0]
+            updates.append(PollUpdate(key=key, clips=(current,), done=current.status.is_terminal))
+        return updates
+
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        self.calls.append(f"download {url}")
+        data = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(64)
+        await asyncio.to_thread(destination.write_bytes, data)
+        return DownloadedAudio(size=len(data), format="mp3")
+
+    async def probe(self) -> str:
+        return "fine"
+
+
+@dataclass
+class RecordingTarget:
+    """Records what the runtime shows and posts; `refuse` holds the errors the next posts raise."""
+
+    refuse: deque[Exception] = field(default_factory=deque)
+    progress: list[Phase] = field(default_factory=list)
+    posted: list[tuple[int, str, bool]] = field(default_factory=list)  # (position, clip id, attached)
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    upload_limit: int = 10 * 1024 * 1024
+
+    async def find_posted_clip(self, job: Job, position: int) -> int | None:
+        return None
+
+    async def show_progress(self, job: Job, phase: Phase) -> None:
+        self.progress.append(phase)
+
+    async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
+        if self.refuse:
+            raise self.refuse.popleft()
+        self.posted.append((position, clip.id, audio is not None))
+        return 1000 + len(self.posted)
+
+    async def show_outcome(self, outcome: JobOutcome) -> None:
+        self.outcomes.append(outcome)
+
+
+@dataclass
+class World:
+    runtime: JobRuntime
+    backend: RecordingBackend
+    target: RecordingTarget
+    database: Database
+
+    async def run_one(self) -> JobOutcome | None:
+        async with self.runtime.admit(REQUESTER, REQUEST) as reservation:
+            task = reservation.start(self.target)
+        return await task
+
+    async def job(self) -> dict[str, Any]:
+        row = await self.database.fetch_one("SELECT status, charged, failure_reason, owner FROM jobs")
+        assert row is not None
+        return dict(row)
+
+
+def make_runtime(database: Database, backend: RecordingBackend, tmp_path: Path, **overrides: Any) -> JobRuntime:
+    quota = QuotaService(
+        QuotaStore(database, defaults=QuotaLimits(-1, -1, -1, 0, -1)),
+        clock=utc_now,
+    )
+    values: dict[str, Any] = {
+        "backend": backend,
+        "jobs": JobStore(database),
+        "quota": quota,
+        "download": backend.download,
+        "clock": utc_now,
+        "owner": "test-process",
+        "audio_dir": tmp_path,
+        "wait_audio": False,
+        "deadline_seconds": 5.0,
+        "progress_interval": 0,
+        "backoff": Backoff(attempts=3, base_delay=0.001),
+        "poll_interval": 0.01,
+        "poll_batch_size": 10,
+    }
+    values.update(overrides)
+    return JobRuntime(**values)
+
+
+@pytest.fixture
+async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
+    backend = RecordingBackend()
+    runtime = make_runtime(database, backend, tmp_path)
+    target = RecordingTarget()
+
+    async with runtime.running(lambda job: target, connected):
+        yield World(runtime, backend, target, database)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Waits (up to 10 s) for what the runtime does in the background."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the runtime never got there")
+
+
+async def connected() -> None:
+    """Discord is "ready" at once."""
+
+
+def submitted(*clips: Clip) -> Submission:
+    return Submission(poll_keys=tuple(c.id for c in clips), clips=clips)
+
+
+async def test_a_refused_submit_ends_the_job_refunded(world: World) -> None:
+    world.backend.submits.append(MusicApiInvalidRequestError("prompt too long", status=400))
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert (outcome.reason, outcome.detail, outcome.refunded) == (
+        FailureReason.API_INVALID_REQUEST,
+        "prompt too long",
+        True,
+    )
+    assert world.backend.calls == ["submit"]
+    assert world.target.posted == []
+    assert await world.job() == {
+        "status": "failed",
+        "charged": 0,
+        "failure_reason": "api_invalid_request",
+        "owner": "test-process",
+    }
+
+
+async def test_a_rate_limited_submit_is_sent_again_and_goes_through(world: World) -> None:
+    world.backend.submits.extend(
+        [MusicApiRateLimitedError("slow down", status=429), submitted(clip("a", ClipStatus.COMPLETE))]
+    )
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert outcome.reason is None
+    assert world.backend.calls.count("submit") == 2
+    assert world.target.posted == [(0, "a", True)]
+
+
+async def test_streaming_then_complete_posts_each_song_as_it_completes(world: World) -> None:
+    world.backend.submits.append(submitted(clip("a", ClipStatus.STREAMING), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {
+        "a": deque([clip("a", ClipStatus.COMPLETE)]),
+        "b": deque([clip("b", ClipStatus.STREAMING), clip("b", ClipStatus.STREAMING), clip("b", ClipStatus.COMPLETE)]),
+    }
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert (outcome.reason, outcome.delivered, outcome.expected) == (None, 2, 2)
+    assert world.target.posted == [(0, "a", True), (1, "b", True)]
+    assert world.target.progress == [Phase.QUEUED, Phase.GENERATING, Phase.FINISHING]
+    assert (await world.job())["status"] == "delivered"
+
+
+async def test_one_clip_failing_still_delivers_the_other_and_counts(world: World) -> None:
+    world.backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {
+        "a": deque([clip("a", ClipStatus.COMPLETE)]),
+        "b": deque([clip("b", ClipStatus.ERROR, error_message="artist name in the prompt")]),
+    }
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert (outcome.reason, outcome.delivered, outcome.detail) == (
+        FailureReason.CLIPS_FAILED,
+        1,
+        "artist name in the prompt",
+    )
+    assert await world.job() == {
+        "status": "delivered",
+        "charged": 1,
+        "failure_reason": "clips_failed",
+        "owner": "test-process",
+    }
+
+
+async def test_songs_still_unfinished_at_the_deadline_are_reported_and_refunded(
+    database: Database, tmp_path: Path
+) -> None:
+    backend = RecordingBackend()
+    backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    backend.states = {"a": deque([clip("a", ClipStatus.QUEUED)]), "b": deque([clip("b", ClipStatus.QUEUED)])}
+    runtime = make_runtime(database, backend, tmp_path, deadline_seconds=0.2)
+    target = RecordingTarget()
+    async with runtime.running(lambda job: target, connected):
+        async with runtime.admit(REQUESTER, REQUEST) as reservation:
+            task = reservation.start(target)
+        outcome = await task
+    assert outcome is not None
+    assert outcome.reason is FailureReason.DEADLINE
+    assert outcome.refunded
+    assert target.posted == []
+
+
+async def test_discord_failing_for_a_while_pauses_the_job_charged(world: World) -> None:
+    world.target.refuse.extend(DeliveryError("HTTP 503", transient=True) for _ in range(3))
+    world.backend.submits.append(submitted(clip("a", ClipStatus.COMPLETE)))
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert outcome.pause is Pause.POSTING
+    assert await world.job() == {"status": "polling", "charged": 1, "failure_reason": None, "owner": "test-process"}
+
+
+async def test_discord_refusing_for_good_fails_the_job_refunded(world: World) -> None:
+    world.target.refuse.append(DeliveryError("HTTP 403 code 50013", transient=False))
+    world.backend.submits.append(submitted(clip("a", ClipStatus.COMPLETE)))
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert outcome.reason is FailureReason.DELIVERY_FAILED
+    assert outcome.refunded
+
+
+async def test_a_job_taken_over_mid_run_stops_quietly(world: World) -> None:
+    world.backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {"a": deque([clip("a", ClipStatus.QUEUED)]), "b": deque([clip("b", ClipStatus.QUEUED)])}
+    async with world.runtime.admit(REQUESTER, REQUEST) as reservation:
+        task = reservation.start(world.target)
+    await until(lambda: world.backend.calls.count("poll") >= 2)
+    await world.database.execute("UPDATE jobs SET owner = 'another-process'")
+    world.backend.states = {"a": deque([clip("a", ClipStatus.COMPLETE)]), "b": deque([clip("b", ClipStatus.COMPLETE)])}
+
+    assert await task is None
+    assert world.target.posted == []
+    assert world.target.outcomes == []
+    assert await world.job() == {"status": "polling", "charged": 1, "failure_reason": None, "owner": "another-process"}
+
+
+async def test_a_shutdown_stops_a_running_job_and_expires_its_lease(world: World) -> None:
+    world.backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {"a": deque([clip("a", ClipStatus.QUEUED)]), "b": deque([clip("b", ClipStatus.QUEUED)])}
+    async with world.runtime.admit(REQUESTER, REQUEST) as reservation:
+        task = reservation.start(world.target)
+    await until(lambda: "poll" in world.backend.calls)
+
+    world.runtime.stop_accepting()
+    await world.runtime.drain(0)
+
+    assert task.cancelled()
+    now = to_db_time(utc_now())
+    row = await world.database.fetch_one("SELECT status, charged, lease_until <= ? AS expired FROM jobs", (now,))
+    assert row is not None
+    assert (row["status"], row["charged"], row["expired"]) == ("polling", 1, 1)
+    assert world.target.outcomes == []
+
+
+async def test_an_admission_that_is_not_started_gives_the_quota_back(world: World) -> None:
+    with pytest.raises(RuntimeError):
+        async with world.runtime.admit(REQUESTER, REQUEST):
+            raise RuntimeError("Discord refused the acknowledgement")
+    assert await world.job() == {
+        "status": "failed",
+        "charged": 0,
+        "failure_reason": "internal",
+        "owner": "test-process",
+    }
+    assert world.backend.calls == []
+
+
+async def test_a_resumed_job_whose_lease_ran_out_is_finished_by_the_next_process(
+    database: Database, tmp_path: Path
+) -> None:
+    backend = RecordingBackend()
+    backend.states = {"a": deque([clip("a", ClipStatus.COMPLETE)])}
+    jobs = JobStore(database)
+    # What a first process left when it died after the paid call: the clip ids, and a lease that ran out.
+    quota = QuotaService(QuotaStore(database, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
+    job_id = await quota.reserve_generation(REQUESTER, REQUEST, backend=backend.name)
+    await jobs.take(job_id, "first", until=utc_now() - timedelta(seconds=1))
+    await jobs.mark_submitted(job_id, "first", utc_now())
+    await jobs.save_clips(job_id, "first", [(0, clip("a", ClipStatus.QUEUED))], polling=True)
+
+    second = make_runtime(database, backend, tmp_path, owner="second")
+    target = RecordingTarget()
+    async with second.running(lambda job: target, connected):
+        (task,) = await second.resume_expired(lambda job: target)
+        outcome = await task
+    assert outcome is not None
+    assert outcome.reason is None
+    assert target.posted == [(0, "a", True)]
+    assert backend.calls.count("submit") == 0
+    assert (await jobs.get(job_id)).status is JobStatus.DELIVERED
