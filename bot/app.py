@@ -21,7 +21,7 @@ from bot.voting import VotingService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.voting", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.buttons", "cogs.voting", "cogs.admin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,19 @@
-"""The buttons under every clip: 👍 / 👎 votes, Lyrics and Again. DynamicItems, so they survive restarts:
-all their state is in the custom_id and the database."""
+"""The buttons under every clip: 👍 / 👎 votes, Lyrics and Again; this extension owns and registers them.
+DynamicItems, so they survive restarts: all their state is in the custom_id and the database. discord.py builds
+them from the custom id alone, so their callbacks reach the services through the client."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import weakref
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import discord
 
 from bot.app import MusicBot
 from bot.models import VoteChoice, VoteTally
 from bot.tree import answer_error
-from cogs.delivery import start_generation
 from cogs.render import fit
 
 Interaction = discord.Interaction[MusicBot]
@@ -21,6 +21,14 @@ Button = discord.ui.Button[discord.ui.View]
 
 LYRICS_EMBED_LIMIT = 4096
 _VOTE_EMOJI = {VoteChoice.UP: "👍", VoteChoice.DOWN: "👎"}
+
+
+@runtime_checkable
+class AgainHandler(Protocol):
+    """The music extension's cog: it starts a generation like the one `job_id` was (the Again button)."""
+
+    async def again(self, interaction: Interaction, job_id: int) -> None: ...
+
 
 # Clicks on one clip are answered one at a time, so the counts Discord shows last are the latest tally.
 _clip_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -121,13 +129,20 @@ class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         """The same prompt and options, for (and charged to) whoever clicked."""
         try:
-            job = await interaction.client.services.runtime.job(self.job_id)
-            await start_generation(interaction.client, interaction, job.request, clip_view)
+            music = interaction.client.get_cog("MusicCog")
+            if not isinstance(music, AgainHandler):
+                raise RuntimeError("the music extension is not loaded")
+            await music.again(interaction, self.job_id)
         except Exception as error:
             await answer_error(interaction, error)
 
 
 DYNAMIC_ITEMS = (VoteButton, LyricsButton, AgainButton)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Registers the buttons, so clicks on any clip message (however old) reach them."""
+    bot.add_dynamic_items(*DYNAMIC_ITEMS)
 
 
 def clip_view(job_id: int, position: int, tally: VoteTally) -> discord.ui.View:

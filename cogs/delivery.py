@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,15 +15,14 @@ from discord import app_commands
 from bot.app import MusicBot
 from bot.errors import DeliveryError, UserFacingError
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
-from bot.runtime import AsLink, JobOutcome, LinkReason, Phase
+from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, Phase
+from cogs.buttons import clip_view
 from cogs.render import clip_filename, clip_footer, render_clip_embed, render_outcome, render_progress
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 
-# Builds the buttons under a clip message (job id, position, current votes).
-ClipViewFactory = Callable[[int, int, VoteTally], discord.ui.View]
 
 # Discord voids interaction tokens after 15 minutes; stop using them a minute early.
 TOKEN_SAFE_LIFETIME = timedelta(minutes=14)
@@ -52,10 +50,9 @@ class ChannelDelivery:
     """A DeliveryTarget posting with the bot's own token in the job's channel, mentioning the requester
     (the only ping the bot sends). Used after a restart, and by InteractionDelivery once its token is gone."""
 
-    def __init__(self, bot: MusicBot, job: Job, clip_view: ClipViewFactory) -> None:
+    def __init__(self, bot: MusicBot, job: Job) -> None:
         self._bot = bot
         self._job = job
-        self._clip_view = clip_view
         self._response_message_id = job.response_message_id
 
     @property
@@ -115,7 +112,7 @@ class ChannelDelivery:
         sent = await self._channel().send(
             content=f"<@{job.requester.user_id}>",
             embed=embed,
-            view=self._clip_view(job.id, position, VoteTally()),
+            view=clip_view(job.id, position, VoteTally()),
             allowed_mentions=self._requester_mention(),
             **_file(audio, filename),
         )
@@ -142,8 +139,8 @@ class InteractionDelivery(ChannelDelivery):
     """Delivers through the `/music` interaction's token while it lives (no ping needed: the requester is
     watching), then falls back to the channel. A dead token is never used again."""
 
-    def __init__(self, bot: MusicBot, job: Job, interaction: Interaction, clip_view: ClipViewFactory) -> None:
-        super().__init__(bot, job, clip_view)
+    def __init__(self, bot: MusicBot, job: Job, interaction: Interaction) -> None:
+        super().__init__(bot, job)
         self._interaction = interaction
         self._token_dead = False
         # Timed on the bot's clock from when the command arrived (within 3 s of Discord creating it).
@@ -183,7 +180,7 @@ class InteractionDelivery(ChannelDelivery):
             try:
                 message = await self._interaction.followup.send(
                     embed=embed,
-                    view=self._clip_view(job.id, position, VoteTally()),
+                    view=clip_view(job.id, position, VoteTally()),
                     wait=True,
                     **_file(audio, filename),
                 )
@@ -218,7 +215,7 @@ def check_bot_can_deliver(interaction: Interaction) -> None:
 
 
 async def start_generation(
-    bot: MusicBot, interaction: Interaction, request: GenerationRequest, clip_view: ClipViewFactory
+    bot: MusicBot, runtime: JobRuntime, interaction: Interaction, request: GenerationRequest
 ) -> None:
     """Check, reserve before deferring (so a refusal stays private), then defer publicly and start the job.
 
@@ -228,7 +225,7 @@ async def start_generation(
         raise app_commands.NoPrivateMessage()
     check_bot_can_deliver(interaction)
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
-    async with bot.services.runtime.admit(requester, request) as reservation:
+    async with runtime.admit(requester, request) as reservation:
         try:
             response = await interaction.response.defer(thinking=True)
         except discord.HTTPException as error:
@@ -238,4 +235,4 @@ async def start_generation(
         message_id = response.message_id if response is not None else None
         if message_id is not None:
             await reservation.remember_response_message(message_id)
-        reservation.start(InteractionDelivery(bot, reservation.job, interaction, clip_view))
+        reservation.start(InteractionDelivery(bot, reservation.job, interaction))

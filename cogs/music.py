@@ -11,9 +11,8 @@ from discord.ext import commands
 from bot.app import MusicBot
 from bot.backends import Instrumental, ModelSpec
 from bot.models import GenerationMode, GenerationRequest
-from bot.runtime import custom_mode_model
+from bot.runtime import JobRuntime, custom_mode_model
 from bot.tree import answer_error
-from cogs.buttons import clip_view
 from cogs.delivery import ChannelDelivery, start_generation
 
 log = logging.getLogger(__name__)
@@ -62,22 +61,28 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
             title=self.song_title.value,
             tags=self.style.value,
         )
-        await start_generation(self._cog.bot, interaction, request, clip_view)
+        await start_generation(self._cog.bot, self._cog.runtime, interaction, request)
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
 
 
 class MusicCog(commands.Cog):
-    def __init__(self, bot: MusicBot) -> None:
+    def __init__(self, bot: MusicBot, runtime: JobRuntime) -> None:
         self.bot = bot
+        self.runtime = runtime
 
     async def cog_load(self) -> None:
         # Jobs the runtime resumes (after a restart, or while Discord was failing) go to their channel.
-        self.bot.channel_delivery = lambda job: ChannelDelivery(self.bot, job, clip_view)
+        self.bot.channel_delivery = lambda job: ChannelDelivery(self.bot, job)
 
     async def cog_unload(self) -> None:
         self.bot.channel_delivery = None
+
+    async def again(self, interaction: Interaction, job_id: int) -> None:
+        """The Again button: the same prompt and options, for (and charged to) whoever clicked."""
+        job = await self.runtime.job(job_id)
+        await start_generation(self.bot, self.runtime, interaction, job.request)
 
     @app_commands.command(name="music", description="Turn a description into two songs")
     @app_commands.guild_only()
@@ -96,7 +101,7 @@ class MusicCog(commands.Cog):
         duration: app_commands.Range[int, 1, 600] | None = None,
     ) -> None:
         request = GenerationRequest(GenerationMode.DESCRIPTION, prompt, instrumental, model, duration_seconds=duration)
-        await start_generation(self.bot, interaction, request, clip_view)
+        await start_generation(self.bot, self.runtime, interaction, request)
 
     @app_commands.command(name="music-custom", description="Write your own lyrics, title and style")
     @app_commands.guild_only()
@@ -104,7 +109,7 @@ class MusicCog(commands.Cog):
     async def music_custom(
         self, interaction: Interaction, instrumental: bool = False, model: str | None = None
     ) -> None:
-        spec = custom_mode_model(self.bot.services.runtime.capabilities, model)
+        spec = custom_mode_model(self.runtime.capabilities, model)
         modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model)
         await interaction.response.send_modal(modal)
 
@@ -112,9 +117,9 @@ class MusicCog(commands.Cog):
     @music_custom.autocomplete("model")
     async def model_names(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         """The active backend's models: the options follow whatever MUSIC_BACKEND the operator chose."""
-        names = self.bot.services.runtime.capabilities.model_names
+        names = self.runtime.capabilities.model_names
         return [app_commands.Choice(name=name, value=name) for name in names if current.lower() in name.lower()][:25]
 
 
 async def setup(bot: MusicBot) -> None:
-    await bot.add_cog(MusicCog(bot))
+    await bot.add_cog(MusicCog(bot, bot.services.runtime))

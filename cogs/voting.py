@@ -1,4 +1,4 @@
-"""`/music-top` and `/music-history`, and the clip buttons' registration (done in setup_hook via load_extension)."""
+"""`/music-top` and `/music-history`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import MusicBot
-from bot.voting import LeaderboardPeriod
-from cogs.buttons import DYNAMIC_ITEMS
+from bot.voting import LeaderboardPeriod, VotingService
 from cogs.render import render_history, render_leaderboard
 
 Interaction = discord.Interaction[MusicBot]
@@ -23,8 +22,8 @@ def _member_in_guild(interaction: Interaction) -> tuple[int | None, int]:
 
 
 class VotingCog(commands.Cog):
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
+    def __init__(self, voting: VotingService) -> None:
+        self.voting = voting
 
     @app_commands.command(name="music-top", description="This server's best songs by votes")
     @app_commands.guild_only()
@@ -32,7 +31,7 @@ class VotingCog(commands.Cog):
     @app_commands.describe(period="Which votes count: the last day, week, month, or all time (default: week)")
     async def music_top(self, interaction: Interaction, period: LeaderboardPeriod = LeaderboardPeriod.WEEK) -> None:
         assert interaction.guild_id is not None  # guild_only
-        clips = await self.bot.services.voting.leaderboard(interaction.guild_id, period)
+        clips = await self.voting.leaderboard(interaction.guild_id, period)
         await interaction.response.send_message(embed=render_leaderboard(clips, period))
 
     @app_commands.command(name="music-history", description="The latest songs a member made in this server")
@@ -41,10 +40,9 @@ class VotingCog(commands.Cog):
     async def music_history(self, interaction: Interaction, member: discord.User | None = None) -> None:
         assert interaction.guild_id is not None  # guild_only
         whose = member or interaction.user
-        clips = await self.bot.services.voting.history(interaction.guild_id, whose.id)
+        clips = await self.voting.history(interaction.guild_id, whose.id)
         await interaction.response.send_message(embed=render_history(clips, whose), ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:
-    bot.add_dynamic_items(*DYNAMIC_ITEMS)
-    await bot.add_cog(VotingCog(bot))
+    await bot.add_cog(VotingCog(bot.services.voting))

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from bot.models import GenerationMode, GenerationRequest, Requester
-from cogs.buttons import clip_view
 from cogs.delivery import ChannelDelivery
 from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord
@@ -62,7 +61,7 @@ async def test_a_reserved_job_that_never_started_is_refunded_once_old_enough(
         runtime = harness.bot.services.runtime
 
         def target(job: Any) -> ChannelDelivery:
-            return ChannelDelivery(harness.bot, job, clip_view)
+            return ChannelDelivery(harness.bot, job)
 
         assert await runtime.resume_expired(target) == []  # young: it may still be starting
         clock.advance(seconds=harness.settings.job_lease_seconds + 1)
