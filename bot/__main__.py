@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
-from bot.backends import create_backend
+from bot.backends import create_backend, create_downloader
 from bot.backends.fetch_policy import make_connector
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
@@ -97,7 +97,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             backend=backend,
             jobs=JobStore(database),
             quota=quota,
-            download=backend.download,
+            download=create_downloader(http, backend_config).download,
             clock=clock,
             owner=settings.instance_id,
             audio_dir=audio_dir,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.backends import adapters, backend_base_url, create_backend
+from bot.backends import create_backend
 from bot.clock import start_of_utc_day, utc_now
 from bot.errors import (
     MusicApiAuthError,
@@ -41,12 +41,12 @@ class Finding:
 
 
 def check_settings(settings: Settings) -> list[Finding]:
-    required = adapters()[settings.music_backend].required_settings
-    key = "set" if all(settings.secret(name) for name in required) else "not set"
+    spec, config = settings.backend_spec, settings.backend_config()
+    key = "not set" if spec.key_setting and not config.api_key else "set"
     return [
         Finding(True, "settings load without errors"),
-        Finding(True, f"music backend: {settings.music_backend} at {backend_base_url(settings)} (API key {key})"),
-        Finding(True, f"  {adapters()[settings.music_backend].summary}"),
+        Finding(True, f"music backend: {spec.name} at {config.base_url} (API key {key})"),
+        Finding(True, f"  {spec.summary}"),
         Finding(
             True, f"wait_audio: {settings.wait_audio}; generation deadline {settings.generation_deadline_seconds:g}s"
         ),
@@ -172,11 +172,11 @@ def _writable(folder: Path) -> bool:
 
 async def check_music_api(session: aiohttp.ClientSession, settings: Settings) -> Finding:
     """Asks the active backend for something free that proves the URL and the key; spends nothing."""
-    spec = adapters()[settings.music_backend]
-    where = f"music API ({spec.name}) at {backend_base_url(settings)}"
-    key = spec.required_settings[0].upper() if spec.required_settings else "the server's Suno session"
+    spec, config = settings.backend_spec, settings.backend_config()
+    where = f"music API ({spec.name}) at {config.base_url}"
+    key = spec.credential
     try:
-        words = await create_backend(settings, session).probe()
+        words = await create_backend(session, config).probe()
     except MusicApiAuthError as error:
         return Finding(False, f"{where} refused {key} ({error.status}): check it")
     except MusicApiCreditsError:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from bot.clock import start_of_utc_day
 
 
 class ClipStatus(StrEnum):
@@ -189,6 +191,27 @@ UNLIMITED = -1
 
 
 @dataclass(frozen=True, slots=True)
+class Windows:
+    """The UTC day and calendar month a moment falls in, and when each ends (when their limits reset)."""
+
+    day_start: datetime
+    month_start: datetime
+
+    @classmethod
+    def at(cls, moment: datetime) -> Windows:
+        day_start = start_of_utc_day(moment)
+        return cls(day_start, day_start.replace(day=1))
+
+    @property
+    def next_day(self) -> datetime:
+        return self.day_start + timedelta(days=1)
+
+    @property
+    def next_month(self) -> datetime:
+        return (self.month_start + timedelta(days=32)).replace(day=1)
+
+
+@dataclass(frozen=True, slots=True)
 class QuotaLimits:
     """A server's spending limits. Counts use -1 for unlimited and 0 for off; cooldown is in seconds."""
 
@@ -230,24 +253,19 @@ class OperatorLimits:
 
 @dataclass(frozen=True, slots=True)
 class BudgetStatus:
-    """The bot-wide budget (-1 = none) and what all servers together used of it today and this month."""
+    """The bot-wide budget (-1 = none), what all servers together used of it today and this month, and what is
+    left (None = no budget), as the reserving statement's SQL computes it."""
 
     daily: int = UNLIMITED
     monthly: int = UNLIMITED
     used_today: int = 0
     used_month: int = 0
+    left_today: int | None = None
+    left_month: int | None = None
 
     @property
     def is_set(self) -> bool:
         return self.daily != UNLIMITED or self.monthly != UNLIMITED
-
-    @property
-    def left_today(self) -> int | None:
-        return None if self.daily == UNLIMITED else max(0, self.daily - self.used_today)
-
-    @property
-    def left_month(self) -> int | None:
-        return None if self.monthly == UNLIMITED else max(0, self.monthly - self.used_month)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,16 +287,21 @@ class GuildLimits:
 
 @dataclass(frozen=True, slots=True)
 class QuotaSnapshot:
-    """Everything the quota policy looks at, read inside the reserving transaction."""
+    """A member's standing against every limit, read by the same SQL expressions that decide a reservation: the
+    limits in force, the counts, what is left under each count limit (None = unlimited) and when their cooldown
+    ends (None = ready now)."""
 
     limits: QuotaLimits
     blocked: bool
     block_reason: str | None
-    member_last_request: datetime | None
     member_today: int
     server_today: int
     server_month: int
     running: int
+    member_today_left: int | None
+    server_today_left: int | None
+    server_month_left: int | None
+    cooldown_ends: datetime | None
     budget: BudgetStatus = BudgetStatus()
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import UserFacingError
+from bot.errors import QuotaExceededError, UserFacingError
+from cogs.quota_render import render_quota_refusal
 
 if TYPE_CHECKING:
     from bot.app import MusicBot
@@ -25,6 +26,8 @@ def words_for_error(error: BaseException) -> str:
     """The text the member sees; unexpected errors are logged with a short code the member can quote."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
+    if isinstance(error, QuotaExceededError):  # structured: the Discord layer words it
+        return render_quota_refusal(error)
     if isinstance(error, UserFacingError):
         return error.message
     if isinstance(error, app_commands.NoPrivateMessage):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -9,7 +11,7 @@ from discord.ext import commands
 from bot.app import MusicBot
 from bot.backends import adapters
 from bot.models import Requester
-from bot.quota import UsagePeriod
+from bot.quota import QuotaService, UsagePeriod
 from cogs.quota_render import render_limits, render_quota_status, render_usage
 
 Interaction = discord.Interaction[MusicBot]
@@ -27,8 +29,9 @@ class AdminCog(commands.Cog):
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
+    def __init__(self, quota: QuotaService, costs: Mapping[str, tuple[int, str]]) -> None:
+        self.quota_service = quota
+        self.costs = costs  # each backend's price of one generation and its unit, for the usage report
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         if interaction.guild_id is None:
@@ -55,7 +58,7 @@ class AdminCog(commands.Cog):
         max_concurrent: Count | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        quota = self.bot.services.quota
+        quota = self.quota_service
         requested = {
             "daily": daily,
             "monthly": monthly,
@@ -72,10 +75,8 @@ class AdminCog(commands.Cog):
     @app_commands.describe(period="today, the last 7 days, this month or all time (default: this month)")
     async def usage(self, interaction: Interaction, period: UsagePeriod = UsagePeriod.MONTH) -> None:
         assert interaction.guild_id is not None
-        report = await self.bot.services.quota.usage(interaction.guild_id, period)
-        settings = self.bot.settings
-        costs = {name: (settings.cost_of(name), spec.cost_unit) for name, spec in adapters().items()}
-        embed = render_usage(report, period, costs=costs)
+        report = await self.quota_service.usage(interaction.guild_id, period)
+        embed = render_usage(report, period, costs=self.costs)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @admin.command(name="block", description="Stop a member generating music on this server")
@@ -84,22 +85,20 @@ class AdminCog(commands.Cog):
         self, interaction: Interaction, member: discord.User, reason: app_commands.Range[str, 1, 200] | None = None
     ) -> None:
         assert interaction.guild_id is not None
-        await self.bot.services.quota.block(
-            interaction.guild_id, member.id, reason=reason, actor_id=interaction.user.id
-        )
+        await self.quota_service.block(interaction.guild_id, member.id, reason=reason, actor_id=interaction.user.id)
         await interaction.response.send_message(f"⛔ <@{member.id}> can no longer generate music here.", ephemeral=True)
 
     @admin.command(name="unblock", description="Let a blocked member generate music again")
     @app_commands.describe(member="Who to unblock")
     async def unblock(self, interaction: Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
-        await self.bot.services.quota.unblock(interaction.guild_id, member.id, actor_id=interaction.user.id)
+        await self.quota_service.unblock(interaction.guild_id, member.id, actor_id=interaction.user.id)
         await interaction.response.send_message(f"✅ <@{member.id}> can generate music again.", ephemeral=True)
 
 
 class QuotaCog(commands.Cog):
-    def __init__(self, bot: MusicBot) -> None:
-        self.bot = bot
+    def __init__(self, quota: QuotaService) -> None:
+        self.quota_service = quota
 
     @app_commands.command(name="music-quota", description="What this server and you have left, and when it resets")
     @app_commands.guild_only()
@@ -107,10 +106,11 @@ class QuotaCog(commands.Cog):
         assert interaction.guild_id is not None
         assert interaction.channel_id is not None
         requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
-        status = await self.bot.services.quota.status(requester)
+        status = await self.quota_service.status(requester)
         await interaction.response.send_message(embed=render_quota_status(status), ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:
-    await bot.add_cog(AdminCog(bot))
-    await bot.add_cog(QuotaCog(bot))
+    costs = {name: (bot.settings.cost_of(name), spec.cost_unit) for name, spec in adapters().items()}
+    await bot.add_cog(AdminCog(bot.services.quota, costs))
+    await bot.add_cog(QuotaCog(bot.services.quota))

@@ -1,13 +1,20 @@
-"""Rendering for quotas: the limits moderators set, usage reports and what a member has left."""
+"""Rendering for quotas: refusals, the limits moderators set, usage reports and what a member has left."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import discord
 
+from bot.errors import QuotaExceededError
 from bot.models import CEILING_NAMES, UNLIMITED, BudgetStatus, GuildLimits, LimitChange, UsageReport
-from bot.quota import NOT_ALLOWED_MESSAGE, QuotaStatus, UsagePeriod, discord_time
+from bot.quota import QuotaStatus, UsagePeriod
+
+NOT_ALLOWED_MESSAGE = "This bot's operator has not enabled music generation in this server."
+BLOCKED_MESSAGE = "A moderator has blocked you from generating music on this server."
+_SERVER_SWITCHES = ("daily", "monthly", "max_concurrent")
+"""The server's limits whose 0 switches generation off (a per-member limit of 0 reads as "all 0 used")."""
 
 LIMIT_LABELS = {
     "daily": "Server per UTC day",
@@ -22,6 +29,55 @@ _PERIOD_WORDS = {
     UsagePeriod.MONTH: "this month (UTC)",
     UsagePeriod.ALL: "all time",
 }
+
+
+def discord_time(moment: datetime) -> str:
+    """A Discord timestamp that each reader sees in their own time zone, as "in 3 hours"."""
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def render_quota_refusal(refusal: QuotaExceededError) -> str:
+    """What a member is told when a limit refuses their generation: which limit, and when it frees up."""
+    limit, value, used = refusal.limit, refusal.value, refusal.used
+    when = discord_time(refusal.frees_at) if refusal.frees_at else "later"
+    if limit == "allowed_guilds":
+        return NOT_ALLOWED_MESSAGE
+    if limit == "blocked":
+        return BLOCKED_MESSAGE + (f" Reason: {refusal.block_reason}" if refusal.block_reason else "")
+    if value == 0 and limit in ("global_daily", "global_monthly"):
+        return "This bot's operator has switched music generation off for now (the bot-wide budget is 0)."
+    if value == 0 and limit in _SERVER_SWITCHES:
+        return f"Music generation is switched off on this server (a moderator set the {limit} limit to 0)."
+    match limit:
+        case "cooldown_seconds":
+            return (
+                f"Slow down: this server allows one request every {value} seconds per member. You can ask again {when}."
+            )
+        case "per_member_daily":
+            return (
+                f"You have used all {value} of your generations for today on this server. "
+                f"Your limit resets {when} (midnight UTC)."
+            )
+        case "daily":
+            return (
+                f"This server has used all {value} of today's generations. "
+                f"The daily limit resets {when} (midnight UTC)."
+            )
+        case "monthly":
+            return (
+                f"This server has used all {value} of this month's generations. "
+                f"The monthly limit resets {when} (the 1st, UTC)."
+            )
+        case "global_daily":
+            return f"The bot's daily budget is used up; it resets {when} (midnight UTC)."
+        case "global_monthly":
+            return f"The bot's monthly budget is used up; it resets {when} (the 1st, UTC)."
+        case "max_concurrent":
+            return (
+                f"This server already has {used} generations running, the most allowed at once. "
+                "Try again when one of them finishes."
+            )
+    return "A limit of this server or of the bot refuses new generations right now."
 
 
 def describe_limit(name: str, value: int) -> str:
@@ -124,28 +180,29 @@ def _left(left: int | None, limit: int) -> str:
 
 
 def render_quota_status(status: QuotaStatus) -> discord.Embed:
-    limits, snapshot, windows = status.snapshot.limits, status.snapshot, status.windows
+    snapshot, windows = status.snapshot, status.windows
+    limits = snapshot.limits
     embed = discord.Embed(title="🎟️ Music generations left", colour=discord.Colour.blurple())
     if not status.allowed:
         embed.description = f"⛔ {NOT_ALLOWED_MESSAGE}"
     elif snapshot.blocked:
-        embed.description = "⛔ A moderator has blocked you from generating music on this server."
+        embed.description = f"⛔ {BLOCKED_MESSAGE}"
     embed.add_field(
         name="This server today",
-        value=f"{_left(status.server_today_left, limits.daily)} · resets {discord_time(windows.next_day)}",
+        value=f"{_left(snapshot.server_today_left, limits.daily)} · resets {discord_time(windows.next_day)}",
         inline=False,
     )
     embed.add_field(
         name="This server this month",
-        value=f"{_left(status.server_month_left, limits.monthly)} · resets {discord_time(windows.next_month)}",
+        value=f"{_left(snapshot.server_month_left, limits.monthly)} · resets {discord_time(windows.next_month)}",
         inline=False,
     )
     embed.add_field(
         name="You today",
-        value=f"{_left(status.member_today_left, limits.per_member_daily)} · resets {discord_time(windows.next_day)}",
+        value=f"{_left(snapshot.member_today_left, limits.per_member_daily)} · resets {discord_time(windows.next_day)}",
         inline=False,
     )
-    cooldown = f"ready {discord_time(status.cooldown_ends)}" if status.cooldown_ends else "ready now"
+    cooldown = f"ready {discord_time(snapshot.cooldown_ends)}" if snapshot.cooldown_ends else "ready now"
     embed.add_field(name="Your cooldown", value=cooldown)
     running_limit = "unlimited" if limits.max_concurrent == UNLIMITED else str(limits.max_concurrent)
     embed.add_field(name="Running now", value=f"{snapshot.running} (at most {running_limit} at once)")

@@ -1,4 +1,5 @@
-"""Each adapter's status and error mapping, its free probe against its fake, and the adapter registry."""
+"""Each adapter's status and error mapping, its free probe against its fake, the routes of the clip APIs, and
+the adapter registry with the settings each spec owns."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from bot.backends import adapters
+from bot.backends import ADAPTERS, BackendConfig, adapters, aimlapi_suno, create_backend, suno_api
 from bot.backends.aimlapi_audio import AimlAudioBackend, parse_generation
 from bot.backends.aimlapi_gateway import gateway_error
-from bot.backends.aimlapi_suno import AimlSunoBackend
-from bot.backends.suno_api import SunoApiBackend, suno_api_error
+from bot.backends.suno_api import suno_api_error
+from bot.backends.suno_clips import ClipRoutes, SunoClipsBackend, indexed_ids
 from bot.backends.sunoapi import SunoTaskBackend, envelope_error, parse_record, unwrap
 from bot.errors import (
     MusicApiAuthError,
@@ -26,7 +27,7 @@ from bot.errors import (
     MusicApiRateLimitedError,
     MusicApiUnavailableError,
 )
-from bot.models import ClipStatus
+from bot.models import ClipStatus, GenerationMode, GenerationRequest
 from bot.settings import Settings
 from tests.fakes.aimlapi_audio import FakeAimlAudioApi
 from tests.fakes.music_api import FakeMusicApi
@@ -39,7 +40,11 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-def test_every_backend_module_is_registered() -> None:
+def config(base_url: str, api_key: str = "", *, backend: str = "test") -> BackendConfig:
+    return BackendConfig(backend, base_url, request_timeout=2, wait_audio_timeout=5, api_key=api_key)
+
+
+def test_every_backend_is_registered() -> None:
     assert list(adapters()) == ["aimlapi-audio", "aimlapi-suno", "suno-api", "sunoapi"]
     for spec in adapters().values():
         capabilities = spec.capabilities
@@ -60,6 +65,52 @@ def test_every_backend_module_is_registered() -> None:
 def test_backend_settings_are_checked(values: dict[str, Any], words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         Settings(_env_file=None, discord_token="t", **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("spec", ADAPTERS, ids=lambda spec: spec.name)
+def test_each_spec_names_settings_that_exist(spec: Any) -> None:
+    fields = Settings.model_fields
+    assert fields[spec.base_url_setting].annotation is str
+    if spec.key_setting:
+        assert fields[spec.key_setting].annotation == SecretStr | None
+    if spec.callback_url_setting:
+        assert fields[spec.callback_url_setting].annotation == str | None
+
+
+@pytest.mark.parametrize(
+    ("values", "backend", "base_url", "api_key", "callback_url"),
+    [
+        ({"aiml_api_key": "k1", "aiml_api_base_url": "http://a/"}, "aimlapi-suno", "http://a", "k1", None),
+        (
+            {"aiml_api_key": "k1", "music_backend": "aimlapi-audio"},
+            "aimlapi-audio",
+            "https://api.aimlapi.com",
+            "k1",
+            None,
+        ),
+        ({"music_backend": "suno-api", "aiml_api_key": "k1"}, "suno-api", "http://localhost:3000", "", None),
+        (
+            {"music_backend": "sunoapi", "sunoapi_key": "k2", "sunoapi_callback_url": "https://me/cb"},
+            "sunoapi",
+            "https://api.sunoapi.org",
+            "k2",
+            "https://me/cb",
+        ),
+    ],
+)
+def test_the_chosen_backend_is_built_from_the_settings_its_spec_names(
+    values: dict[str, Any], backend: str, base_url: str, api_key: str, callback_url: str | None
+) -> None:
+    settings = Settings(_env_file=None, discord_token="t", http_timeout_seconds=7, **values)  # type: ignore[call-arg]
+    built = settings.backend_config()
+    assert (built.backend, built.base_url, built.api_key, built.callback_url) == (
+        backend,
+        base_url,
+        api_key,
+        callback_url,
+    )
+    assert built.request_timeout == 7
+    assert built.download_min_bytes_per_second == settings.download_min_bytes_per_second
 
 
 def test_suno_api_needs_no_key_and_costs_default_per_backend() -> None:
@@ -177,26 +228,71 @@ def test_gateway_recognises_a_gone_model() -> None:
 
 async def test_probes_prove_the_key_without_spending(session: aiohttp.ClientSession) -> None:
     async with FakeMusicApi() as music, FakeAimlAudioApi() as audio, FakeSunoTaskApi() as tasks:
-        suno = AimlSunoBackend(
-            session, base_url=music.base_url, api_key=music.api_key, wait_audio_timeout=5, request_timeout=2
-        )
+        suno = aimlapi_suno.create(session, config(music.base_url, music.api_key))
         assert "accepts the key" in await suno.probe()
-        gcui = SunoApiBackend(session, base_url=music.base_url, wait_audio_timeout=5, request_timeout=2)
+        gcui = suno_api.create(session, config(music.base_url))
         assert "credits left" in await gcui.probe()
-        v2 = AimlAudioBackend(session, base_url=audio.base_url, api_key=audio.api_key, request_timeout=2)
+        v2 = AimlAudioBackend(session, config(audio.base_url, audio.api_key))
         assert "accepts the key" in await v2.probe()
-        reseller = SunoTaskBackend(
-            session, base_url=tasks.base_url, api_key=tasks.api_key, request_timeout=2, callback_url=None
-        )
+        reseller = SunoTaskBackend(session, config(tasks.base_url, tasks.api_key))
         assert "credits left" in await reseller.probe()
         assert music.generate_calls() == 0
         assert audio.submit_calls() == 0
         assert tasks.generate_calls() == 0
 
         for backend in (
-            AimlSunoBackend(session, base_url=music.base_url, api_key="bad", wait_audio_timeout=5, request_timeout=2),
-            AimlAudioBackend(session, base_url=audio.base_url, api_key="bad", request_timeout=2),
-            SunoTaskBackend(session, base_url=tasks.base_url, api_key="bad", request_timeout=2, callback_url=None),
+            aimlapi_suno.create(session, config(music.base_url, "bad")),
+            AimlAudioBackend(session, config(audio.base_url, "bad")),
+            SunoTaskBackend(session, config(tasks.base_url, "bad")),
         ):
             with pytest.raises(MusicApiAuthError):
                 await backend.probe()
+
+
+async def test_the_two_clip_apis_are_one_class_with_their_own_routes(session: aiohttp.ClientSession) -> None:
+    request = GenerationRequest(GenerationMode.CUSTOM, "la la", tags="pop", title="Song")
+    async with FakeMusicApi() as music:
+        seed = create_backend(session, config(music.base_url, music.api_key, backend="aimlapi-suno"))
+        gcui = create_backend(session, config(music.base_url, "never sent", backend="suno-api"))
+        assert isinstance(seed, SunoClipsBackend)
+        assert isinstance(gcui, SunoClipsBackend)
+        assert (seed.name, gcui.name) == ("aimlapi-suno", "suno-api")
+        assert gcui.capabilities.model("chirp-v4") is not None
+        assert seed.capabilities.model("chirp-v4") is None
+
+        seed_clips = await seed.submit(request, wait_audio=False)
+        gcui_clips = await gcui.submit(request, wait_audio=False)
+        await seed.poll(seed_clips.poll_keys)
+        await gcui.poll(gcui_clips.poll_keys)
+
+    routes = {request.route: request for request in music.requests}
+    assert routes["custom"].json["tags"] == "pop"
+    assert "model" not in routes["custom"].json  # the seed's routes never documented it
+    assert routes["custom"].headers["Authorization"] == f"Bearer {music.api_key}"
+    assert routes["gcui_custom"].json["model"] == "chirp-v3-5"
+    assert "Authorization" not in routes["gcui_custom"].headers
+    assert music.gcui_get_batches() == [list(gcui_clips.poll_keys)]
+
+
+async def test_a_route_without_wait_audio_is_asked_without_it(session: aiohttp.ClientSession) -> None:
+    routes = ClipRoutes(
+        generate="/generate",
+        custom_generate="/generate/custom-mode",
+        fetch="/",
+        ids_params=indexed_ids,
+        error_for_status=gateway_error,
+        bearer_auth=True,
+        always_send_model=False,
+        wait_audio=False,
+    )
+    async with FakeMusicApi() as music:
+        backend = SunoClipsBackend(
+            session,
+            name="no-wait",
+            capabilities=aimlapi_suno.CAPABILITIES,
+            routes=routes,
+            config=config(music.base_url, music.api_key),
+        )
+        with pytest.raises(MusicApiInvalidRequestError):  # the seed's DTO requires the field
+            await backend.submit(GenerationRequest(GenerationMode.DESCRIPTION, "x"), wait_audio=True)
+    assert "wait_audio" not in music.requests[-1].json

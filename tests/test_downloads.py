@@ -15,10 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.backends import BackendConfig, aimlapi_suno, create_downloader
 from bot.backends.aimlapi_gateway import gateway_error
-from bot.backends.aimlapi_suno import AimlSunoBackend
 from bot.backends.base import ERROR_BODY_BYTES, MAX_ANSWER_BYTES, DownloadedAudio, JsonClient
-from bot.backends.downloads import download_audio
+from bot.backends.downloads import AudioDownloader, download_audio
 from bot.backends.fetch_policy import (
     DownloadPace,
     PublicAddressResolver,
@@ -33,7 +33,9 @@ from bot.errors import (
     AudioStoreError,
     AudioTooLargeError,
     DownloadTooSlowError,
+    MusicApiAuthError,
     MusicApiBadResponseError,
+    MusicApiTimeoutError,
     MusicApiUnavailableError,
     NotAudioError,
     UnsafeUrlError,
@@ -105,6 +107,35 @@ async def test_the_backends_own_origin_is_trusted(
     destination = tmp_path / "clip.download"
     assert await fetch(session, url, destination, trusted=[host.base_url]) == DownloadedAudio(len(MP3), "mp3")
     assert destination.read_bytes() == MP3
+
+
+async def test_the_downloader_is_set_up_once_for_the_chosen_backend(
+    host: HostileFileServer, other_host: HostileFileServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    config = BackendConfig("suno-api", host.base_url, request_timeout=5, wait_audio_timeout=5)
+    downloader = create_downloader(session, config)
+    destination = tmp_path / "clip.download"
+    url = host.file("/clip.mp3", MP3)
+    assert await downloader.download(url, destination, max_bytes=MiB, time_limit=5) == DownloadedAudio(len(MP3), "mp3")
+    with pytest.raises(UnsafeUrlError):  # only the backend's own origin may be private
+        await downloader.download(other_host.file("/x.mp3", MP3), tmp_path / "x", max_bytes=MiB, time_limit=5)
+    refusal = Stream(head=b'{"error": "no"}', chunk=b"", interval=0, total=0, status=403, content_type="text/plain")
+    host.stream("/gone.mp3", refusal)
+    with pytest.raises(MusicApiAuthError, match="SUNO_COOKIE"):  # suno-api's own mapping, not the gateway's
+        await downloader.download(host.url("/gone.mp3"), tmp_path / "y", max_bytes=MiB, time_limit=5)
+    assert names(tmp_path) == ["clip.download"]
+
+
+async def test_the_downloader_reads_with_the_timeout_it_was_given(
+    host: HostileFileServer, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    downloader = AudioDownloader(
+        session, trusted_origin=host.base_url, read_timeout=0.2, min_bytes_per_second=0, error_for_status=gateway_error
+    )
+    url = host.stream("/stalls.mp3", Stream(head=MP3, chunk=b"x", interval=5, total=None))
+    with pytest.raises(MusicApiTimeoutError, match="got no data for"):
+        await downloader.download(url, tmp_path / "stalls", max_bytes=MiB, time_limit=5)
+    assert nothing_left(tmp_path)
 
 
 async def test_a_redirect_to_another_port_on_loopback_is_refused_at_the_hop(
@@ -471,7 +502,7 @@ async def test_a_huge_error_body_on_an_api_call_is_read_only_a_few_kib(
     host: HostileFileServer, session: aiohttp.ClientSession
 ) -> None:
     host.stream("/", HUGE_ERROR)
-    backend = AimlSunoBackend(session, base_url=host.base_url, api_key="k", wait_audio_timeout=5, request_timeout=5)
+    backend = aimlapi_suno.create(session, BackendConfig("aimlapi-suno", host.base_url, 5, 5, api_key="k"))
     for _ in range(3):  # as the poller's retries would
         with pytest.raises(MusicApiUnavailableError, match="HTTP 500: Internal error: xxx"):
             await backend.poll(["clip"])
@@ -493,7 +524,7 @@ async def test_an_answer_over_the_cap_is_a_bad_response(
         length=size if declared else None,
     )
     host.stream("/", stream)
-    backend = AimlSunoBackend(session, base_url=host.base_url, api_key="k", wait_audio_timeout=5, request_timeout=5)
+    backend = aimlapi_suno.create(session, BackendConfig("aimlapi-suno", host.base_url, 5, 5, api_key="k"))
     with pytest.raises(MusicApiBadResponseError, match="answer larger than 2 MiB"):
         await backend.poll(["clip"])
 
@@ -503,7 +534,7 @@ async def test_answers_under_the_cap_are_parsed_large_ones_off_the_loop(
 ) -> None:
     clip = {"id": "c1", "status": "complete", "audio_url": "https://cdn1.suno.ai/c1.mp3", "lyric": "la " * 200_000}
     host.file("/", json.dumps([clip]).encode(), "application/json")
-    client = JsonClient(session, host.base_url, error_for_status=gateway_error)
+    client = JsonClient(session, host.base_url, gateway_error)
     answer = await client.request("GET", "/")
     assert isinstance(answer, list)
     assert answer[0]["id"] == "c1"

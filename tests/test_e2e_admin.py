@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.quota import NOT_ALLOWED_MESSAGE
+from cogs.quota_render import NOT_ALLOWED_MESSAGE
 from tests.clock import FakeClock
 from tests.fakes.discord_interactions import FakeInteraction
 from tests.fakes.discord_models import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD

@@ -16,8 +16,8 @@ from bot.errors import (
     MusicApiRateLimitedError,
     MusicApiUnavailableError,
 )
-from bot.runtime import validate_request
 from bot.models import ClipStatus, GenerationMode, GenerationRequest
+from bot.runtime import validate_request
 
 
 def test_submitted_clip_with_nulls_and_empties() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from bot.models import (
     QuotaLimits,
     Requester,
 )
-from bot.quota import NOT_ALLOWED_MESSAGE, QuotaService, UsagePeriod
+from bot.quota import QuotaService, UsagePeriod
 from bot.storage import Database, JobStore, QuotaStore
 from bot.storage.database import bundled_migrations
-from cogs.quota_render import describe_in_force
+from cogs.quota_render import NOT_ALLOWED_MESSAGE, describe_in_force, render_quota_refusal
 from tests.clock import FakeClock
 
 REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "lofi beats")
@@ -69,7 +70,9 @@ async def reserve_all(quota: QuotaService, who: list[Requester]) -> tuple[list[i
 
 
 async def fail(database: Database, clock: FakeClock, job_id: int) -> None:
-    await JobStore(database).finish(job_id, now=clock(), reason=FailureReason.API_UNAVAILABLE)
+    jobs = JobStore(database)
+    await jobs.take(job_id, "test-process", until=clock() + timedelta(minutes=5))
+    await jobs.finish(job_id, "test-process", now=clock(), reason=FailureReason.API_UNAVAILABLE)
 
 
 async def global_counters(database: Database) -> dict[tuple[str, str], int]:
@@ -86,8 +89,11 @@ async def test_daily_budget_spans_every_server(database: Database, clock: FakeCl
     granted, refusals = await reserve_all(quota, everyone)
     assert len(granted) == 5
     assert {refusal.limit for refusal in refusals} == {"global_daily"}
-    midnight = int(clock.now.replace(day=28, hour=0).timestamp())
-    assert refusals[0].message == f"The bot's daily budget is used up; it resets <t:{midnight}:R> (midnight UTC)."
+    midnight = clock.now.replace(day=28, hour=0, minute=0, second=0, microsecond=0)
+    assert {(refusal.value, refusal.used, refusal.frees_at) for refusal in refusals} == {(5, 5, midnight)}
+    assert render_quota_refusal(refusals[0]) == (
+        f"The bot's daily budget is used up; it resets <t:{int(midnight.timestamp())}:R> (midnight UTC)."
+    )
     by_server = await database.fetch_all("SELECT guild_id, count(*) AS n FROM jobs GROUP BY guild_id")
     assert sum(row["n"] for row in by_server) == 5
     assert len(by_server) == 2  # both servers drew on the one budget
@@ -103,9 +109,9 @@ async def test_monthly_budget_and_its_reset(database: Database, clock: FakeClock
         await quota.reserve_generation(requester(1, guild_id), REQUEST, backend="t")
         clock.advance(hours=6)
     refusal = await refused(quota, requester(2, guild_id=4))
-    assert refusal.limit == "global_monthly"
+    assert (refusal.limit, refusal.value, refusal.used) == ("global_monthly", 3, 3)
     first_of_december = int(clock.now.replace(month=12, day=1, hour=0, minute=0).timestamp())
-    assert refusal.message == (
+    assert render_quota_refusal(refusal) == (
         f"The bot's monthly budget is used up; it resets <t:{first_of_december}:R> (the 1st, UTC)."
     )
     clock.now = clock.now.replace(month=12, day=1, hour=0, minute=0)
@@ -127,8 +133,8 @@ async def test_a_refund_gives_the_budget_back(database: Database, clock: FakeClo
 @pytest.mark.parametrize("name", ["global_daily", "global_monthly"])
 async def test_a_budget_of_zero_switches_generation_off(database: Database, clock: FakeClock, name: str) -> None:
     refusal = await refused(service(database, clock, **{name: 0}), requester(1))
-    assert refusal.limit == name
-    assert "operator has switched music generation off" in refusal.message
+    assert (refusal.limit, refusal.value, refusal.frees_at) == (name, 0, None)
+    assert "operator has switched music generation off" in render_quota_refusal(refusal)
 
 
 async def test_server_limits_are_named_before_the_budget(database: Database, clock: FakeClock) -> None:
@@ -198,11 +204,11 @@ async def test_ceiling_clamps_unlimited_defaults_and_values_stored_before_it(
         for user in (1, 2):
             await quota.reserve_generation(requester(user, guild_id), REQUEST, backend="t")
         refusal = await refused(quota, requester(3, guild_id))
-        assert refusal.limit == "daily"
-        assert "used all 2 of today's generations" in refusal.message  # the effective number
+        assert (refusal.limit, refusal.value, refusal.used) == ("daily", 2, 2)  # the effective number
+        assert "used all 2 of today's generations" in render_quota_refusal(refusal)
     assert (await quota.limits(2)).configured.daily == 100
     assert (await quota.limits(3)).configured.daily == UNLIMITED
-    assert (await quota.status(requester(1))).server_today_left == 0
+    assert (await quota.status(requester(1))).snapshot.server_today_left == 0
 
 
 async def test_a_value_above_the_ceiling_is_refused_and_nothing_changes(database: Database, clock: FakeClock) -> None:
@@ -301,8 +307,8 @@ async def test_no_reservation_in_flight_is_granted_after_daily_zero_commits(
         await quota.set_limits(1, {"daily": 0}, actor_id=MODERATOR)
 
     _, *refusals = await asyncio.wait_for(asyncio.gather(moderator(), *(member(user) for user in range(30))), 30)
-    assert [refusal.limit for refusal in refusals] == ["daily"] * 30
-    assert all("switched off" in refusal.message for refusal in refusals)
+    assert [(refusal.limit, refusal.value) for refusal in refusals] == [("daily", 0)] * 30
+    assert all("switched off" in render_quota_refusal(refusal) for refusal in refusals)
     events = [row["kind"] for row in await database.fetch_all("SELECT kind FROM events ORDER BY id")]
     change = events.index("daily=0")
     assert change >= 60
@@ -333,7 +339,7 @@ async def test_allow_list_refuses_other_servers_before_reserving_and_logs_each_o
     caplog.set_level(logging.INFO, logger="bot.quota")
     for _ in range(3):
         refusal = await refused(quota, requester(1, guild_id=2))
-        assert (refusal.message, refusal.limit) == (NOT_ALLOWED_MESSAGE, "allowed_guilds")
+        assert (render_quota_refusal(refusal), refusal.limit) == (NOT_ALLOWED_MESSAGE, "allowed_guilds")
     await refused(quota, requester(1, guild_id=3))
     logged = [record for record in caplog.records if "ALLOWED_GUILD_IDS" in record.getMessage()]
     assert [record.levelno for record in logged] == [logging.WARNING, logging.WARNING]

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from bot.errors import QuotaExceededError, UserFacingError
-from bot.models import Clip, ClipStatus, FailureReason, GenerationMode, GenerationRequest, QuotaLimits, Requester
+from bot.models import (
+    Clip,
+    ClipStatus,
+    FailureReason,
+    GenerationMode,
+    GenerationRequest,
+    OperatorLimits,
+    QuotaLimits,
+    Requester,
+)
 from bot.quota import QuotaService, UsagePeriod
 from bot.storage import Database, JobStore, QuotaStore
+from cogs.quota_render import render_quota_refusal
 from tests.clock import FakeClock
 
 REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "lofi beats")
 OPEN = QuotaLimits(daily=-1, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)
 MODERATOR = 999
+OWNER = "test-process"
 
 
 def requester(user_id: int, guild_id: int = 1) -> Requester:
@@ -28,11 +41,13 @@ def service(database: Database, clock: FakeClock, **limits: int) -> QuotaService
 
 
 async def finish(database: Database, clock: FakeClock, job_id: int, *, delivered: bool) -> None:
+    """Runs the job's end as its process would: delivered keeps the quota, failed gives it back."""
     jobs = JobStore(database)
+    await jobs.take(job_id, OWNER, until=clock() + timedelta(minutes=5))
     if delivered:
-        await jobs.save_clips(job_id, [(0, Clip(f"clip-{job_id}", ClipStatus.COMPLETE))], polling=True)
-        await jobs.record_delivery(f"clip-{job_id}", job_id * 10, clock())
-    await jobs.finish(job_id, now=clock(), reason=None if delivered else FailureReason.API_UNAVAILABLE)
+        await jobs.save_clips(job_id, OWNER, [(0, Clip(f"clip-{job_id}", ClipStatus.COMPLETE))], polling=True)
+        await jobs.record_delivery(job_id, OWNER, f"clip-{job_id}", job_id * 10, clock())
+    await jobs.finish(job_id, OWNER, now=clock(), reason=None if delivered else FailureReason.API_UNAVAILABLE)
 
 
 async def refused(quota: QuotaService, who: Requester) -> QuotaExceededError:
@@ -53,8 +68,13 @@ async def test_concurrent_reservations_never_pass_the_daily_limit(database: Data
     assert len(set(granted)) == 5
     assert len(refusals) == 45
     assert all(refusal.limit == "daily" for refusal in refusals)
-    assert "used all 5 of today's generations" in refusals[0].message
-    assert "<t:" in refusals[0].message  # when it resets, as a Discord timestamp
+    midnight = clock.now.replace(day=28, hour=0, minute=0, second=0, microsecond=0)
+    # Every refusal carries the figures of the evaluation that refused it, so they agree with the limit.
+    assert {(refusal.value, refusal.used, refusal.frees_at) for refusal in refusals} == {(5, 5, midnight)}
+    words = render_quota_refusal(refusals[0])
+    assert "used all 5 of today's generations" in words
+    assert f"<t:{int(midnight.timestamp())}:R>" in words  # when it resets, as a Discord timestamp
+    assert "<t:" not in refusals[0].message  # the core's own text holds no Discord markup
 
 
 async def test_daily_limit_boundary_is_per_server(database: Database, clock: FakeClock) -> None:
@@ -70,8 +90,8 @@ async def test_per_member_daily_boundary(database: Database, clock: FakeClock) -
     for _ in range(2):
         await quota.reserve_generation(requester(1), REQUEST, backend="t")
     refusal = await refused(quota, requester(1))
-    assert refusal.limit == "per_member_daily"
-    assert "all 2 of your generations for today" in refusal.message
+    assert (refusal.limit, refusal.value, refusal.used) == ("per_member_daily", 2, 2)
+    assert "all 2 of your generations for today" in render_quota_refusal(refusal)
     await quota.reserve_generation(requester(2), REQUEST, backend="t")  # others are unaffected
 
 
@@ -82,8 +102,9 @@ async def test_monthly_boundary_and_calendar_month_rollover(database: Database, 
         await quota.reserve_generation(requester(1), REQUEST, backend="t")
         clock.advance(hours=6)
     refusal = await refused(quota, requester(2))
-    assert refusal.limit == "monthly"
-    assert "the 1st, UTC" in refusal.message
+    assert (refusal.limit, refusal.value, refusal.used) == ("monthly", 3, 3)
+    assert refusal.frees_at == clock.now.replace(month=12, day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert "the 1st, UTC" in render_quota_refusal(refusal)
     clock.now = clock.now.replace(month=12, day=1, hour=0, minute=0, second=0, microsecond=0)
     await quota.reserve_generation(requester(2), REQUEST, backend="t")
 
@@ -91,10 +112,14 @@ async def test_monthly_boundary_and_calendar_month_rollover(database: Database, 
 async def test_cooldown_boundary(database: Database, clock: FakeClock) -> None:
     quota = service(database, clock, cooldown_seconds=60)
     await quota.reserve_generation(requester(1), REQUEST, backend="t")
+    asked_at = clock()
     clock.advance(seconds=59)
     refusal = await refused(quota, requester(1))
-    assert refusal.limit == "cooldown_seconds"
-    assert "one request every 60 seconds" in refusal.message
+    assert (refusal.limit, refusal.value) == ("cooldown_seconds", 60)
+    assert refusal.frees_at == asked_at + timedelta(seconds=60)  # the cooldown's end, to the microsecond
+    words = render_quota_refusal(refusal)
+    assert "one request every 60 seconds" in words
+    assert f"ask again <t:{int(refusal.frees_at.timestamp())}:R>" in words
     await quota.reserve_generation(requester(2), REQUEST, backend="t")
     clock.advance(seconds=1)
     await quota.reserve_generation(requester(1), REQUEST, backend="t")
@@ -105,8 +130,8 @@ async def test_max_concurrent_boundary_frees_when_a_job_ends(database: Database,
     first = await quota.reserve_generation(requester(1), REQUEST, backend="t")
     await quota.reserve_generation(requester(2), REQUEST, backend="t")
     refusal = await refused(quota, requester(3))
-    assert refusal.limit == "max_concurrent"
-    assert "already has 2 generations running" in refusal.message
+    assert (refusal.limit, refusal.value, refusal.used, refusal.frees_at) == ("max_concurrent", 2, 2, None)
+    assert "already has 2 generations running" in render_quota_refusal(refusal)
     await finish(database, clock, first, delivered=True)
     await quota.reserve_generation(requester(3), REQUEST, backend="t")
 
@@ -133,8 +158,104 @@ async def test_day_rolls_over_at_utc_midnight(database: Database, clock: FakeClo
 @pytest.mark.parametrize("name", ["daily", "monthly", "max_concurrent"])
 async def test_zero_switches_generation_off(database: Database, clock: FakeClock, name: str) -> None:
     refusal = await refused(service(database, clock, **{name: 0}), requester(1))
-    assert "switched off" in refusal.message
-    assert refusal.limit == name
+    assert "switched off" in render_quota_refusal(refusal)
+    assert (refusal.limit, refusal.value, refusal.frees_at) == (name, 0, None)
+
+
+# Each step: the limit that refuses, its value, what counted against it (the one running job, everywhere), words
+# the member reads, and what the operator or a moderator changes so that the next limit in order refuses.
+ORDER = [
+    ("allowed_guilds", None, None, "not enabled music generation in this server", ("operator", "allowed_guilds", ())),
+    ("blocked", None, None, "A moderator has blocked you", ("unblock", "", 0)),
+    ("global_daily", 0, 1, "operator has switched music generation off", ("operator", "global_daily", 1)),
+    ("global_monthly", 0, 1, "the bot-wide budget is 0", ("operator", "global_monthly", 1)),
+    ("daily", 0, 1, "a moderator set the daily limit to 0", ("server", "daily", 1)),
+    ("monthly", 0, 1, "a moderator set the monthly limit to 0", ("server", "monthly", 1)),
+    ("max_concurrent", 0, 1, "a moderator set the max_concurrent limit to 0", ("server", "max_concurrent", 1)),
+    ("cooldown_seconds", 60, None, "one request every 60 seconds", ("server", "cooldown_seconds", 0)),
+    ("per_member_daily", 1, 1, "all 1 of your generations for today", ("server", "per_member_daily", -1)),
+    ("daily", 1, 1, "used all 1 of today's generations", ("server", "daily", -1)),
+    ("monthly", 1, 1, "used all 1 of this month's generations", ("server", "monthly", -1)),
+    ("global_daily", 1, 1, "The bot's daily budget is used up", ("operator", "global_daily", -1)),
+    ("global_monthly", 1, 1, "The bot's monthly budget is used up", ("operator", "global_monthly", -1)),
+    ("max_concurrent", 1, 1, "already has 1 generations running", ("server", "max_concurrent", -1)),
+]
+
+
+async def test_limits_refuse_in_the_documented_order(database: Database, clock: FakeClock) -> None:
+    """README, Moderators: the allow-list, blocked, switched off (bot-wide, then this server), cooldown, per
+    member, server daily, server monthly, the bot's daily then monthly budget, running at once."""
+    first = await service(database, clock).reserve_generation(requester(1), REQUEST, backend="t")
+    assert first  # still running: it counts for every limit below
+    await database.execute(
+        """INSERT INTO guild_limits (guild_id, daily, monthly, per_member_daily, cooldown_seconds, max_concurrent)
+           VALUES (1, 0, 0, 1, 60, 0)"""
+    )
+    operator: dict[str, Any] = {"global_daily": 0, "global_monthly": 0, "allowed_guilds": frozenset({2})}
+    await service(database, clock).block(1, 1, reason=None, actor_id=MODERATOR)
+    clock.advance(seconds=1)
+    for limit, value, used, words, (kind, name, new) in ORDER:
+        store = QuotaStore(database, defaults=OPEN, operator=OperatorLimits(**operator))
+        refusal = await refused(QuotaService(store, clock=clock), requester(1))
+        assert (refusal.limit, refusal.value, refusal.used) == (limit, value, used)
+        assert words in render_quota_refusal(refusal)
+        if kind == "operator":
+            operator[name] = new
+        elif kind == "server":
+            await database.execute(f"UPDATE guild_limits SET {name} = ? WHERE guild_id = 1", (new,))
+        else:
+            await service(database, clock).unblock(1, 1, actor_id=MODERATOR)
+    await service(database, clock).reserve_generation(requester(1), REQUEST, backend="t")
+
+
+async def test_a_refusal_agrees_with_its_limit_while_jobs_end(database: Database, clock: FakeClock) -> None:
+    """Members keep asking while running jobs end: a request refused in its group may find room when decided
+    again, and every refusal names figures from the evaluation that refused it (never "3 of 3" from a re-read
+    that saw 2)."""
+    quota = service(database, clock, max_concurrent=3)
+    refusals: list[QuotaExceededError] = []
+    granted = 0
+
+    async def member(user: int) -> None:
+        nonlocal granted
+        for _ in range(8):
+            try:
+                job_id = await quota.reserve_generation(requester(user), REQUEST, backend="t")
+            except QuotaExceededError as refusal:
+                refusals.append(refusal)
+                continue
+            granted += 1
+            await finish(database, clock, job_id, delivered=user % 2 == 0)
+
+    await asyncio.wait_for(asyncio.gather(*(member(user) for user in range(20))), 30)
+    assert granted + len(refusals) == 160
+    assert refusals
+    assert granted > 3
+    assert {(refusal.limit, refusal.value, refusal.used) for refusal in refusals} == {("max_concurrent", 3, 3)}
+
+
+async def test_refused_in_its_group_then_granted_when_a_job_ended_before_the_decision(
+    database: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group's INSERT refuses, a job ends, then the refusal is decided alone: it finds room and grants."""
+    quota = service(database, clock, max_concurrent=1)
+    first = await quota.reserve_generation(requester(1), REQUEST, backend="t")
+    group_write = database.write_returning
+
+    async def then_the_first_job_ends(sql: str, parameters: Any) -> list[Any]:
+        rows = await group_write(sql, parameters)
+        if not rows and "INSERT INTO jobs" in sql:
+            monkeypatch.undo()
+            await finish(database, clock, first, delivered=True)
+        return rows
+
+    monkeypatch.setattr(database, "write_returning", then_the_first_job_ends)
+    second = await quota.reserve_generation(requester(2), REQUEST, backend="t")
+    assert second != first
+    jobs = await database.fetch_all("SELECT id, status FROM jobs ORDER BY id")
+    assert [tuple(row) for row in jobs] == [(first, "delivered"), (second, "reserved")]
+    refusal = await refused(quota, requester(3))
+    assert (refusal.limit, refusal.value, refusal.used) == ("max_concurrent", 1, 1)
 
 
 async def test_minus_one_is_unlimited(database: Database, clock: FakeClock) -> None:
@@ -147,8 +268,8 @@ async def test_blocked_member_is_refused_until_unblocked(database: Database, clo
     quota = service(database, clock)
     await quota.block(1, 5, reason="spam", actor_id=MODERATOR)
     refusal = await refused(quota, requester(5))
-    assert refusal.limit == "blocked"
-    assert "Reason: spam" in refusal.message
+    assert (refusal.limit, refusal.block_reason) == ("blocked", "spam")
+    assert "Reason: spam" in render_quota_refusal(refusal)
     await quota.reserve_generation(requester(5, guild_id=2), REQUEST, backend="t")  # only in that server
     await quota.unblock(1, 5, actor_id=MODERATOR)
     await quota.reserve_generation(requester(5), REQUEST, backend="t")
@@ -196,10 +317,14 @@ async def test_usage_adds_up_against_the_ledger(database: Database, clock: FakeC
 async def test_status_shows_what_is_left(database: Database, clock: FakeClock) -> None:
     quota = service(database, clock, daily=10, monthly=100, per_member_daily=3, cooldown_seconds=30, max_concurrent=4)
     await quota.reserve_generation(requester(1), REQUEST, backend="t")
-    status = await quota.status(requester(1))
-    assert (status.server_today_left, status.server_month_left, status.member_today_left) == (9, 99, 2)
-    assert status.snapshot.running == 1
-    assert status.cooldown_ends is not None
+    asked_at = clock()
+    clock.advance(seconds=10)
+    snapshot = (await quota.status(requester(1))).snapshot
+    assert (snapshot.server_today_left, snapshot.server_month_left, snapshot.member_today_left) == (9, 99, 2)
+    assert snapshot.running == 1
+    assert snapshot.cooldown_ends == asked_at + timedelta(seconds=30)
+    clock.advance(seconds=20)
+    assert (await quota.status(requester(1))).snapshot.cooldown_ends is None  # ready now
 
 
 async def test_usage_counters_match_the_job_rows(database: Database, clock: FakeClock) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -30,17 +31,21 @@ NO_LIMITS = QuotaLimits(daily=-1, monthly=-1, per_member_daily=-1, cooldown_seco
 REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "a calm song about rain")
 
 
+OWNER = "this-process"
+
+
 async def reserve(database: Database, clock: FakeClock) -> int:
-    """A job reserved with no limits in the way."""
-    return await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
+    """A job reserved with no limits in the way, and held by this process."""
+    job_id = await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
         REQUESTER,
         REQUEST,
         backend="aimlapi-suno",
         now=clock(),
         day_start=clock(),
         month_start=clock(),
-        check=lambda snapshot: None,
     )
+    await JobStore(database).take(job_id, OWNER, until=clock() + timedelta(seconds=30))
+    return job_id
 
 
 async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> None:
@@ -94,20 +99,21 @@ def test_migration_files_carry_their_own_transaction() -> None:
 async def test_job_lifecycle_and_single_delivery(database: Database, clock: FakeClock) -> None:
     jobs = JobStore(database)
     job_id = await reserve(database, clock)
-    await jobs.mark_submitted(job_id, clock())
+    await jobs.mark_submitted(job_id, OWNER, clock())
     clips = [Clip("c1", ClipStatus.STREAMING, title="Rain"), Clip("c2", ClipStatus.QUEUED)]
-    await jobs.save_clips(job_id, list(enumerate(clips)), polling=True)
+    await jobs.save_clips(job_id, OWNER, list(enumerate(clips)), polling=True)
     assert (await jobs.get(job_id)).status is JobStatus.POLLING
     await jobs.save_clips(
-        job_id, [(0, Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3"))], polling=True
+        job_id, OWNER, [(0, Clip("c1", ClipStatus.COMPLETE, title="Rain", audio_url="http://x/c1.mp3"))], polling=True
     )
     stored = await jobs.clips(job_id)
     assert [clip.id for clip in stored] == ["c1", "c2"]
     assert stored[0].status is ClipStatus.COMPLETE
-    assert await jobs.record_delivery("c1", 1001, clock()) is True
-    assert await jobs.record_delivery("c1", 1002, clock()) is False  # never posted twice
+    await jobs.record_delivery(job_id, OWNER, "c1", 1001, clock())
+    await jobs.record_delivery(job_id, OWNER, "c1", 1002, clock())  # a repeat keeps the first message
     assert await jobs.delivered_clip_ids(job_id) == {"c1"}
-    finished = await jobs.finish(job_id, now=clock(), reason=FailureReason.CLIPS_FAILED, detail="c2 failed")
+    assert [tuple(row) for row in await database.fetch_all("SELECT message_id FROM clips WHERE id = 'c1'")] == [(1001,)]
+    finished = await jobs.finish(job_id, OWNER, now=clock(), reason=FailureReason.CLIPS_FAILED, detail="c2 failed")
     assert finished.status is JobStatus.DELIVERED
     assert finished.charged is True  # something was delivered: quota kept
 
@@ -115,8 +121,8 @@ async def test_job_lifecycle_and_single_delivery(database: Database, clock: Fake
 async def test_finishing_empty_job_refunds_exactly_once(database: Database, clock: FakeClock) -> None:
     jobs = JobStore(database)
     job_id = await reserve(database, clock)
-    first = await jobs.finish(job_id, now=clock(), reason=FailureReason.API_UNAVAILABLE)
-    second = await jobs.finish(job_id, now=clock(), reason=FailureReason.INTERNAL)
+    first = await jobs.finish(job_id, OWNER, now=clock(), reason=FailureReason.API_UNAVAILABLE)
+    second = await jobs.finish(job_id, OWNER, now=clock(), reason=FailureReason.INTERNAL)
     assert first.status is JobStatus.FAILED
     assert first.charged is False
     assert second.failure_reason is FailureReason.API_UNAVAILABLE  # a finished job stays as it ended
@@ -170,7 +176,7 @@ async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock:
 
 async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> None:
     job_id = await reserve(database, clock)
-    await JobStore(database).save_clips(job_id, [(0, Clip("c1", ClipStatus.COMPLETE))], polling=True)
+    await JobStore(database).save_clips(job_id, OWNER, [(0, Clip("c1", ClipStatus.COMPLETE))], polling=True)
     votes = VoteStore(database)
     assert await votes.toggle("c1", 7, VoteChoice.UP, clock()) == (VoteAction.ADDED, VoteTally(1, 0))
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.SWITCHED, VoteTally(0, 1))

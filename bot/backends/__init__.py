@@ -1,66 +1,64 @@
-"""Music backends: every module here that defines `ADAPTER` is a provider the operator can choose with
-MUSIC_BACKEND. Adding one is adding a module (and a fake for its tests); nothing else refers to them."""
+"""Music backends: the ADAPTERS list is every provider the operator can choose with MUSIC_BACKEND. Adding one
+is one module defining `ADAPTER`, one entry here (and a fake for its tests)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import aiohttp
 
+from bot.backends import aimlapi_audio, aimlapi_suno, suno_api, sunoapi
 from bot.backends.base import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate, Submission
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
+from bot.backends.downloads import AudioDownloader
+from bot.backends.spec import AdapterSpec, BackendConfig
 
 __all__ = [
+    "ADAPTERS",
     "AdapterSpec",
+    "AudioDownloader",
+    "BackendConfig",
     "Capabilities",
     "Instrumental",
     "ModelSpec",
     "MusicBackend",
     "PollUpdate",
     "Submission",
+    "adapter",
     "adapters",
-    "backend_base_url",
     "create_backend",
+    "create_downloader",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class AdapterSpec:
-    """How to build one backend, and what an operator must know about it."""
-
-    name: str
-    summary: str
-    cost_unit: str
-    default_cost: int
-    required_settings: tuple[str, ...]
-    capabilities: Capabilities
-    create: Callable[[Settings, aiohttp.ClientSession], MusicBackend]
-    base_url_setting: str  # the setting naming where this backend's API (and its own files) live
+# In the order operators see them listed (settings errors, /music-admin usage).
+ADAPTERS: tuple[AdapterSpec, ...] = (
+    aimlapi_audio.ADAPTER,
+    aimlapi_suno.ADAPTER,
+    suno_api.ADAPTER,
+    sunoapi.ADAPTER,
+)
+_BY_NAME: Mapping[str, AdapterSpec] = MappingProxyType({spec.name: spec for spec in ADAPTERS})
 
 
-@cache
-def adapters() -> dict[str, AdapterSpec]:
-    """Every adapter module in this package, by MUSIC_BACKEND name."""
-    found: dict[str, AdapterSpec] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        spec = getattr(module, "ADAPTER", None)
-        if isinstance(spec, AdapterSpec):
-            found[spec.name] = spec
-    return dict(sorted(found.items()))
+def adapters() -> Mapping[str, AdapterSpec]:
+    """Every adapter by its MUSIC_BACKEND name."""
+    return _BY_NAME
 
 
-def create_backend(settings: Settings, session: aiohttp.ClientSession) -> MusicBackend:
-    return adapters()[settings.music_backend].create(settings, session)
+def adapter(name: str) -> AdapterSpec:
+    return _BY_NAME[name]
 
 
-def backend_base_url(settings: Settings) -> str:
-    """The active backend's base URL: the one origin whose private address the bot may fetch from."""
-    return str(getattr(settings, adapters()[settings.music_backend].base_url_setting))
+def create_backend(session: aiohttp.ClientSession, config: BackendConfig) -> MusicBackend:
+    return adapter(config.backend).create(session, config)
+
+
+def create_downloader(session: aiohttp.ClientSession, config: BackendConfig) -> AudioDownloader:
+    """The chosen backend's result files: its own origin trusted, its error answers typed."""
+    return AudioDownloader(
+        session,
+        trusted_origin=config.base_url,
+        read_timeout=config.request_timeout,
+        min_bytes_per_second=config.download_min_bytes_per_second,
+        error_for_status=adapter(config.backend).error_for_status,
+    )

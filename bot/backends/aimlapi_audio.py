@@ -9,16 +9,13 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-from bot.backends import AdapterSpec
 from bot.backends.aimlapi_gateway import gateway_error
 from bot.backends.base import (
     Capabilities,
-    DownloadedAudio,
     Instrumental,
     JsonClient,
     ModelSpec,
@@ -26,11 +23,9 @@ from bot.backends.base import (
     Submission,
     text_field,
 )
+from bot.backends.spec import AdapterSpec, BackendConfig
 from bot.errors import MusicApiBadResponseError, MusicApiContentPolicyError, MusicApiInvalidRequestError
 from bot.models import Clip, ClipStatus, GenerationMode, GenerationRequest
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 MINIMAX = "minimax/music-2.6"
 ELEVEN = "elevenlabs/eleven_music"
@@ -121,22 +116,13 @@ class AimlAudioBackend:
     name = "aimlapi-audio"
     capabilities = CAPABILITIES
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str,
-        api_key: str,
-        request_timeout: float,
-        min_download_bytes_per_second: int = 0,
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, config: BackendConfig) -> None:
         self._http = JsonClient(
             session,
-            base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            request_timeout=request_timeout,
-            error_for_status=gateway_error,
-            min_download_bytes_per_second=min_download_bytes_per_second,
+            config.base_url,
+            gateway_error,
+            headers={"Authorization": f"Bearer {config.api_key}"},
+            request_timeout=config.request_timeout,
         )
 
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
@@ -155,9 +141,6 @@ class AimlAudioBackend:
         payload = await self._http.request("GET", "/v2/generate/audio", params=[("generation_id", key)])
         return parse_generation(key, payload)
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
-        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
-
     async def probe(self) -> str:
         """Asks for a generation that cannot exist: a bad key is refused (401) before the lookup fails."""
         with contextlib.suppress(MusicApiInvalidRequestError):  # 404 for the unknown id: the key was accepted
@@ -165,23 +148,14 @@ class AimlAudioBackend:
         return "answers and accepts the key"
 
 
-def _create(settings: Settings, session: aiohttp.ClientSession) -> AimlAudioBackend:
-    return AimlAudioBackend(
-        session,
-        base_url=settings.aiml_api_base_url,
-        api_key=settings.secret("aiml_api_key"),
-        request_timeout=settings.http_timeout_seconds,
-        min_download_bytes_per_second=settings.download_min_bytes_per_second,
-    )
-
-
 ADAPTER = AdapterSpec(
     name="aimlapi-audio",
     summary="AI/ML API /v2/generate/audio: MiniMax music-2.6 (default), ElevenLabs Music, Lyria 2, Stable Audio",
     cost_unit="AI/ML API credits",
     default_cost=390_000,
-    required_settings=("aiml_api_key",),
     capabilities=CAPABILITIES,
-    create=_create,
+    create=AimlAudioBackend,
+    error_for_status=gateway_error,
     base_url_setting="aiml_api_base_url",
+    key_setting="aiml_api_key",
 )

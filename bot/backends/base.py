@@ -7,12 +7,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 
-from bot.backends.fetch_policy import UrlPolicy
 from bot.errors import (
     MusicApiBadResponseError,
     MusicApiError,
@@ -99,7 +97,8 @@ class DownloadedAudio:
 
 
 class MusicBackend(Protocol):
-    """A music provider. Submit is paid and never repeated blindly; poll, download and probe are free."""
+    """A music provider. Submit is paid and never repeated blindly; poll and probe are free. Result files are
+    fetched by the AudioDownloader (bot/backends/downloads.py), not by the backend."""
 
     name: str
     capabilities: Capabilities
@@ -107,11 +106,6 @@ class MusicBackend(Protocol):
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission: ...
 
     async def poll(self, keys: Sequence[str]) -> list[PollUpdate]: ...
-
-    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
-        """The result file at `url` (checked hop by hop) into `destination`, within `time_limit` seconds in all;
-        see download_audio for what each failure raises."""
-        ...
 
     async def probe(self) -> str:
         """Proves the URL and the key without spending; returns what it learnt, raises MusicApiError."""
@@ -170,19 +164,13 @@ async def read_error_text(response: aiohttp.ClientResponse) -> str:
 
 @dataclass
 class JsonClient:
-    """One provider's HTTP calls over the process's shared session: JSON in, JSON out, typed errors. Result
-    files are fetched under a UrlPolicy that trusts the provider's own origin (from `base_url`)."""
+    """One provider's HTTP calls over the process's shared session: JSON in, JSON out, typed errors."""
 
     session: aiohttp.ClientSession
     base_url: str
+    error_for_status: Callable[[int, str], MusicApiError]
     headers: dict[str, str] = field(default_factory=dict)
     request_timeout: float = 30.0
-    error_for_status: Callable[[int, str], MusicApiError] | None = None
-    min_download_bytes_per_second: int = 0
-    url_policy: UrlPolicy = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.url_policy = UrlPolicy([self.base_url])
 
     async def request(
         self,
@@ -206,7 +194,6 @@ class JsonClient:
                 timeout=aiohttp.ClientTimeout(total=limit),
             ) as response:
                 if response.status not in (200, 201):
-                    assert self.error_for_status is not None
                     raise self.error_for_status(response.status, await read_error_text(response))
                 if (response.content_length or 0) > MAX_ANSWER_BYTES:
                     raise _answer_too_large(method, path)
@@ -224,23 +211,6 @@ class JsonClient:
         except ValueError as exc:
             preview = body[:80].decode("utf-8", errors="replace")
             raise MusicApiBadResponseError(f"{method} {path} answered with non-JSON: {preview!r}") from exc
-
-    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
-        """A result file (no auth: the providers' file links are public or signed)."""
-        from bot.backends.downloads import download_audio  # it builds on this module
-
-        assert self.error_for_status is not None
-        return await download_audio(
-            self.session,
-            url,
-            destination,
-            max_bytes=max_bytes,
-            time_limit=time_limit,
-            min_bytes_per_second=self.min_download_bytes_per_second,
-            policy=self.url_policy,
-            read_timeout=self.request_timeout,
-            error_for_status=self.error_for_status,
-        )
 
 
 def _answer_too_large(method: str, path: str) -> MusicApiBadResponseError:

@@ -1,5 +1,5 @@
 """Fetching a result file to disk: every redirect hop checked, audio recognised, time and pace bounded, no
-partial file left behind."""
+partial file left behind; AudioDownloader is that, set up once for the chosen backend."""
 
 from __future__ import annotations
 
@@ -37,6 +37,41 @@ DOWNLOAD_CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PACE_WINDOW_SECONDS = 10.0
+
+
+class AudioDownloader:
+    """Result files of one backend, over the shared session: its own origin trusted (a self-hosted server on
+    localhost serves its files there), its error answers typed, HTTP_TIMEOUT_SECONDS as the read timeout and
+    DOWNLOAD_MIN_BYTES_PER_SECOND as the pace. No auth: the providers' file links are public or signed."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        trusted_origin: str,
+        read_timeout: float,
+        min_bytes_per_second: int,
+        error_for_status: Callable[[int, str], MusicApiError],
+    ) -> None:
+        self._session = session
+        self._policy = UrlPolicy([trusted_origin])
+        self._read_timeout = read_timeout
+        self._min_bytes_per_second = min_bytes_per_second
+        self._error_for_status = error_for_status
+
+    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
+        """The file at `url` into `destination` within `time_limit` seconds; see download_audio for the errors."""
+        return await download_audio(
+            self._session,
+            url,
+            destination,
+            max_bytes=max_bytes,
+            time_limit=time_limit,
+            min_bytes_per_second=self._min_bytes_per_second,
+            policy=self._policy,
+            read_timeout=self._read_timeout,
+            error_for_status=self._error_for_status,
+        )
 
 
 async def download_audio(

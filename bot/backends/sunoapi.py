@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-from bot.backends import AdapterSpec
 from bot.backends.base import (
     Capabilities,
-    DownloadedAudio,
     JsonClient,
     ModelSpec,
     PollUpdate,
@@ -25,6 +22,7 @@ from bot.backends.base import (
     seconds_field,
     text_field,
 )
+from bot.backends.spec import AdapterSpec, BackendConfig
 from bot.errors import (
     MusicApiAuthError,
     MusicApiBadResponseError,
@@ -37,9 +35,6 @@ from bot.errors import (
     MusicApiUnavailableError,
 )
 from bot.models import Clip, ClipStatus, GenerationMode, GenerationRequest
-
-if TYPE_CHECKING:
-    from bot.settings import Settings
 
 
 def _suno_model(name: str, *, newer: bool) -> ModelSpec:
@@ -172,25 +167,15 @@ class SunoTaskBackend:
     name = "sunoapi"
     capabilities = CAPABILITIES
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        base_url: str,
-        api_key: str,
-        request_timeout: float,
-        callback_url: str | None,
-        min_download_bytes_per_second: int = 0,
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, config: BackendConfig) -> None:
         self._http = JsonClient(
             session,
-            base_url,
-            headers={"Authorization": f"Bearer {api_key}"},
-            request_timeout=request_timeout,
-            error_for_status=http_error,
-            min_download_bytes_per_second=min_download_bytes_per_second,
+            config.base_url,
+            http_error,
+            headers={"Authorization": f"Bearer {config.api_key}"},
+            request_timeout=config.request_timeout,
         )
-        self._callback_url = callback_url
+        self._callback_url = config.callback_url
 
     async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
         """Always asynchronous: the task id comes back at once and the record is polled."""
@@ -209,23 +194,9 @@ class SunoTaskBackend:
         payload = await self._http.request("GET", "/api/v1/generate/record-info", params=[("taskId", task_id)])
         return parse_record(task_id, unwrap(payload))
 
-    async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
-        return await self._http.download(url, destination, max_bytes=max_bytes, time_limit=time_limit)
-
     async def probe(self) -> str:
         credits_left = unwrap(await self._http.request("GET", "/api/v1/generate/credit"))
         return f"answers and accepts the key; {credits_left} credits left"
-
-
-def _create(settings: Settings, session: aiohttp.ClientSession) -> SunoTaskBackend:
-    return SunoTaskBackend(
-        session,
-        base_url=settings.sunoapi_base_url,
-        api_key=settings.secret("sunoapi_key"),
-        request_timeout=settings.http_timeout_seconds,
-        min_download_bytes_per_second=settings.download_min_bytes_per_second,
-        callback_url=settings.sunoapi_callback_url,
-    )
 
 
 ADAPTER = AdapterSpec(
@@ -233,8 +204,10 @@ ADAPTER = AdapterSpec(
     summary="Suno task resellers (sunoapi.org, kie.ai): POST /api/v1/generate, poll record-info by taskId",
     cost_unit="sunoapi credits",
     default_cost=12,
-    required_settings=("sunoapi_key",),
     capabilities=CAPABILITIES,
-    create=_create,
+    create=SunoTaskBackend,
+    error_for_status=http_error,
     base_url_setting="sunoapi_base_url",
+    key_setting="sunoapi_key",
+    callback_url_setting="sunoapi_callback_url",
 )

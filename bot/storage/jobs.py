@@ -251,8 +251,15 @@ class JobStore:
         reason: FailureReason | None = None,
         detail: str | None = None,
     ) -> Job:
-        """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once."""
+        """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once.
+        A job already finished stays as it ended; one another process holds raises JobTakenOverError."""
         async with self._database.transaction() as connection:
+            ended = await connection.execute_fetchall(
+                f"SELECT 1 FROM jobs WHERE id = ? AND status NOT IN ({_POSITIONAL_UNFINISHED})",
+                (job_id, *_UNFINISHED_VALUES.values()),
+            )
+            if list(ended):
+                return await self.get(job_id)
             await _check_owner(connection, job_id, owner)
             rows = await connection.execute_fetchall(
                 "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 import aiosqlite
 
+from bot.errors import QuotaExceededError
 from bot.models import (
     CEILING_NAMES,
     LIMIT_NAMES,
@@ -20,6 +21,7 @@ from bot.models import (
     QuotaSnapshot,
     Requester,
     UsageReport,
+    Windows,
 )
 from bot.storage.database import Database, from_db_time, to_db_time
 
@@ -69,60 +71,125 @@ def _global_counter(scope: str, period: str) -> str:
     return f"coalesce((SELECT used FROM global_counters WHERE scope = '{scope}' AND period = {period}), 0)"
 
 
-_MEMBER_TODAY = _counter(":member_scope", ":day_key")
-_SERVER_TODAY = _counter("'day'", ":day_key")
-_SERVER_MONTH = _counter("'month'", ":month_key")
+def _left(limit: str, used: str) -> str:
+    """Generations left under a count limit: NULL when it is unlimited (-1), never below 0; 0 refuses."""
+    return f"CASE WHEN {limit} = -1 THEN NULL ELSE max(0, {limit} - {used}) END"
+
+
+# The bot-wide budget: what all servers together used today and this month, and what is left of it (these
+# columns are in the reserving statement's `standing` too).
 _BOT_TODAY = _global_counter("day", ":day_key")
 _BOT_MONTH = _global_counter("month", ":month_key")
-_RUNNING = f"(SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {_ACTIVE})"
-_LAST_REQUEST = "(SELECT max(created_at) FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1)"
-# Now minus the cooldown, in the stored text format: whole seconds moved back, the same microseconds kept, so
-# text comparison is exact (the Python refusal path compares the same instants).
-_COOLDOWN_CUTOFF = (
-    "strftime('%Y-%m-%dT%H:%M:%S', substr(:now, 1, 19), '-' || lim.cooldown_seconds || ' seconds') || substr(:now, 20)"
-)
+_BUDGET_LEFT = f"""{_left(":global_daily", "bot_today")} AS bot_today_left,
+           {_left(":global_monthly", "bot_month")} AS bot_month_left"""
+
+# When the member's cooldown ends: their last request that still counts (a refunded one does not) plus the
+# cooldown, in the stored text format (whole seconds moved, the same microseconds kept) so that comparing it
+# with :now as text is exact. NULL without a cooldown or without a request.
+_READY_AT = """CASE WHEN lim.cooldown_seconds > 0 THEN (
+               SELECT strftime('%Y-%m-%dT%H:%M:%S', substr(created_at, 1, 19),
+                               '+' || lim.cooldown_seconds || ' seconds') || substr(created_at, 20)
+               FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
+               ORDER BY created_at DESC LIMIT 1) END"""
+
+# The one quota rule set. `standing` holds every limit's figures; `verdict` names, in the README's order, the
+# first limit that refuses (NULL: none does), and `refusal` the figures to word it. The reservation inserts
+# only where `refused_by` is NULL; a refused reservation is worded from this same row, and /music-quota reads
+# its columns, so no figure is computed twice. Order: blocked, switched off (the bot-wide budget, then this
+# server), cooldown, per member, server daily, server monthly, the bot's daily and monthly budget, running at
+# once: a member hears of the limit they can see in /music-quota before the bot-wide one, and "try again when
+# one finishes" comes last because only then is it true.
+_VERDICT_CTE = f"""{_LIMITS_CTE},
+counted AS (
+    SELECT lim.*,
+           EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
+           (SELECT reason FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS block_reason,
+           {_counter(":member_scope", ":day_key")} AS member_today,
+           {_counter("'day'", ":day_key")} AS server_today,
+           {_counter("'month'", ":month_key")} AS server_month,
+           (SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {_ACTIVE}) AS running,
+           {_BOT_TODAY} AS bot_today,
+           {_BOT_MONTH} AS bot_month,
+           {_READY_AT} AS ready_at
+    FROM lim
+),
+standing AS (
+    SELECT counted.*,
+           {_BUDGET_LEFT},
+           {_left("per_member_daily", "member_today")} AS member_today_left,
+           {_left("daily", "server_today")} AS server_today_left,
+           {_left("monthly", "server_month")} AS server_month_left,
+           {_left("max_concurrent", "running")} AS running_left,
+           CASE WHEN ready_at > :now THEN ready_at END AS cooldown_ends
+    FROM counted
+),
+verdict AS (
+    SELECT standing.*,
+           CASE
+               WHEN blocked THEN 'blocked'
+               WHEN :global_daily = 0 THEN 'global_daily'
+               WHEN :global_monthly = 0 THEN 'global_monthly'
+               WHEN daily = 0 THEN 'daily'
+               WHEN monthly = 0 THEN 'monthly'
+               WHEN max_concurrent = 0 THEN 'max_concurrent'
+               WHEN cooldown_ends IS NOT NULL THEN 'cooldown_seconds'
+               WHEN member_today_left = 0 THEN 'per_member_daily'
+               WHEN server_today_left = 0 THEN 'daily'
+               WHEN server_month_left = 0 THEN 'monthly'
+               WHEN bot_today_left = 0 THEN 'global_daily'
+               WHEN bot_month_left = 0 THEN 'global_monthly'
+               WHEN running_left = 0 THEN 'max_concurrent'
+           END AS refused_by
+    FROM standing
+),
+refusal AS (
+    SELECT verdict.*,
+           CASE refused_by
+               WHEN 'global_daily' THEN :global_daily WHEN 'global_monthly' THEN :global_monthly
+               WHEN 'daily' THEN daily WHEN 'monthly' THEN monthly WHEN 'per_member_daily' THEN per_member_daily
+               WHEN 'cooldown_seconds' THEN cooldown_seconds WHEN 'max_concurrent' THEN max_concurrent
+           END AS refused_value,
+           CASE refused_by
+               WHEN 'global_daily' THEN bot_today WHEN 'global_monthly' THEN bot_month
+               WHEN 'daily' THEN server_today WHEN 'monthly' THEN server_month
+               WHEN 'per_member_daily' THEN member_today WHEN 'max_concurrent' THEN running
+           END AS refused_used
+    FROM verdict
+)"""
 
 # Every limit checked inside the one statement that inserts the job (-1 = unlimited, 0 = off), limits read
-# from guild_limits in the same statement. The bot-wide budget is checked beside the server's limits.
+# from guild_limits in the same statement, so no number of simultaneous requests can pass a limit.
 _RESERVE_SQL = f"""
-WITH {_LIMITS_CTE}
+WITH {_VERDICT_CTE}
 INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
                   duration_seconds, status, charged, created_at)
 SELECT :guild, :channel, :user, :backend, :mode, :prompt, :title, :tags, :instrumental, :model,
        :duration, 'reserved', 1, :now
-FROM lim
-WHERE :global_daily != 0 AND :global_monthly != 0
-  AND lim.daily != 0 AND lim.monthly != 0 AND lim.max_concurrent != 0
-  AND NOT EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user)
-  AND (lim.cooldown_seconds = 0 OR NOT EXISTS (
-        SELECT 1 FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
-                             AND created_at > {_COOLDOWN_CUTOFF}))
-  AND (lim.per_member_daily = -1 OR {_MEMBER_TODAY} < lim.per_member_daily)
-  AND (lim.daily = -1 OR {_SERVER_TODAY} < lim.daily)
-  AND (lim.monthly = -1 OR {_SERVER_MONTH} < lim.monthly)
-  AND (:global_daily = -1 OR {_BOT_TODAY} < :global_daily)
-  AND (:global_monthly = -1 OR {_BOT_MONTH} < :global_monthly)
-  AND (lim.max_concurrent = -1 OR {_RUNNING} < lim.max_concurrent)
+FROM verdict
+WHERE refused_by IS NULL
 RETURNING id
 """
 
-_SNAPSHOT_SQL = f"""
-WITH {_LIMITS_CTE}
-SELECT lim.*,
-       (SELECT reason FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS block_reason,
-       EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
-       {_LAST_REQUEST} AS last_request,
-       {_MEMBER_TODAY} AS member_today,
-       {_SERVER_TODAY} AS server_today,
-       {_SERVER_MONTH} AS server_month,
-       {_RUNNING} AS running,
-       {_BOT_TODAY} AS bot_today,
-       {_BOT_MONTH} AS bot_month
-FROM lim
+# The same evaluation as a row: the standing /music-quota shows, and the refusal with when it frees up. A block,
+# a switched-off limit (one at 0 that refused before the cooldown; a per-member limit at 0 is "all 0 used today")
+# and a full server do not free up by themselves.
+_VERDICT_SQL = f"""
+WITH {_VERDICT_CTE}
+SELECT refusal.*,
+       CASE
+           WHEN refused_by = 'cooldown_seconds' THEN cooldown_ends
+           WHEN refused_value = 0 AND refused_by != 'per_member_daily' THEN NULL
+           WHEN refused_by IN ('per_member_daily', 'daily', 'global_daily') THEN :next_day
+           WHEN refused_by IN ('monthly', 'global_monthly') THEN :next_month
+       END AS frees_at
+FROM refusal
 """
 
 _LIMITS_SQL = f"WITH {_LIMITS_CTE} SELECT * FROM lim"
-_BUDGET_SQL = f"SELECT {_BOT_TODAY} AS bot_today, {_BOT_MONTH} AS bot_month"
+_BUDGET_SQL = f"""
+WITH used AS (SELECT {_BOT_TODAY} AS bot_today, {_BOT_MONTH} AS bot_month)
+SELECT bot_today, bot_month, {_BUDGET_LEFT} FROM used
+"""
 
 
 def _limits_from_row(row: sqlite3.Row, ceilings: QuotaLimits) -> GuildLimits:
@@ -136,14 +203,29 @@ def _limits_from_row(row: sqlite3.Row, ceilings: QuotaLimits) -> GuildLimits:
     return GuildLimits(effective, overridden, row["updated_by"], updated_at, chosen=chosen, ceilings=ceilings)
 
 
-def _period_keys(requester: Requester, day_start: datetime, month_start: datetime) -> dict[str, object]:
+def _refusal_from_row(row: sqlite3.Row) -> QuotaExceededError:
+    return QuotaExceededError(
+        row["refused_by"],
+        value=row["refused_value"],
+        used=row["refused_used"],
+        frees_at=from_db_time(row["frees_at"]) if row["frees_at"] else None,
+        block_reason=row["block_reason"] if row["refused_by"] == "blocked" else None,
+    )
+
+
+def _window_keys(now: datetime, day_start: datetime, month_start: datetime) -> dict[str, object]:
+    windows = Windows(day_start, month_start)
     return {
-        "guild": requester.guild_id,
-        "user": requester.user_id,
-        "member_scope": f"member:{requester.user_id}",
+        "now": to_db_time(now),
         "day_key": to_db_time(day_start)[:10],
         "month_key": to_db_time(month_start)[:7],
+        "next_day": to_db_time(windows.next_day),
+        "next_month": to_db_time(windows.next_month),
     }
+
+
+def _member_keys(requester: Requester) -> dict[str, object]:
+    return {"guild": requester.guild_id, "user": requester.user_id, "member_scope": f"member:{requester.user_id}"}
 
 
 class QuotaStore:
@@ -175,19 +257,25 @@ class QuotaStore:
         now: datetime,
         day_start: datetime,
         month_start: datetime,
-        check: Callable[[QuotaSnapshot], None],
     ) -> int:
-        """One INSERT ... SELECT ... WHERE <every limit holds> RETURNING id: SQLite runs a statement atomically,
-        so no number of simultaneous requests can pass a limit, and it costs one trip to the database thread.
-        The statement reads the server's limits itself (defaults and ceilings applied), so a reservation
-        that runs after a moderator's change committed is judged by the new limits.
+        """Creates the job with its quota held and returns its id, or raises the QuotaExceededError of the first
+        limit that refuses (the ledger row and the counters come from triggers on the job row).
 
-        When nothing was inserted, `check` is given a fresh snapshot to raise the refusal that names the limit.
-        Returns the new job id (the ledger row and the counters come from triggers).
+        One INSERT ... SELECT ... FROM verdict WHERE nothing refuses ... RETURNING id, group-committed: SQLite
+        runs a statement atomically, so no number of simultaneous requests can pass a limit, and the statement
+        reads the server's limits itself (defaults and ceilings applied), so a reservation that runs after a
+        moderator's change committed is judged by the new limits.
+
+        An INSERT that inserts nothing returns nothing, so a refused request is judged by the same verdict as a
+        row, evaluated in the writer's transaction (group-committed too): when it refuses, that evaluation is
+        the one that refused the request, and its figures word the refusal. When it finds room (a job ended or
+        a limit was raised in between), the request is decided alone in one transaction, so it cannot go round
+        again. No refusal is ever worded from a read that did not decide it.
         """
         parameters = {
             **self._policy,
-            **_period_keys(requester, day_start, month_start),
+            **_member_keys(requester),
+            **_window_keys(now, day_start, month_start),
             "channel": requester.channel_id,
             "backend": backend,
             "mode": request.mode.value,
@@ -197,34 +285,40 @@ class QuotaStore:
             "instrumental": int(request.instrumental),
             "model": request.model,
             "duration": request.duration_seconds,
-            "now": to_db_time(now),
         }
-        for _ in range(3):
-            rows = await self._database.write_returning(_RESERVE_SQL, parameters)
-            if rows:
-                return int(rows[0][0])
-            check(await self.snapshot(requester, day_start=day_start, month_start=month_start))
-            # Nothing refuses any more (a job ended, or a limit was raised, in between): try again.
-        raise RuntimeError("a reservation was refused three times by limits that then had room")
+        rows = await self._database.write_returning(_RESERVE_SQL, parameters)
+        if rows:
+            return int(rows[0]["id"])
+        verdict = (await self._database.write_returning(_VERDICT_SQL, parameters))[0]
+        if verdict["refused_by"] is None:
+            async with self._database.transaction() as connection:
+                verdict = next(iter(await connection.execute_fetchall(_VERDICT_SQL, parameters)))
+                if verdict["refused_by"] is None:  # the same state, the same rules: this INSERT inserts
+                    rows = list(await connection.execute_fetchall(_RESERVE_SQL, parameters))
+                    return int(rows[0]["id"])
+        raise _refusal_from_row(verdict)
 
-    async def snapshot(self, requester: Requester, *, day_start: datetime, month_start: datetime) -> QuotaSnapshot:
-        """Everything the policy looks at, limits included, read in one statement (so the figures agree)."""
+    async def snapshot(
+        self, requester: Requester, *, now: datetime, day_start: datetime, month_start: datetime
+    ) -> QuotaSnapshot:
+        """The member's standing against every limit, read by the reserving statement's own expressions."""
         row = await self._database.fetch_one(
-            _SNAPSHOT_SQL, {**self._policy, **_period_keys(requester, day_start, month_start)}
+            _VERDICT_SQL, {**self._policy, **_member_keys(requester), **_window_keys(now, day_start, month_start)}
         )
         assert row is not None
         return QuotaSnapshot(
             limits=_limits_from_row(row, self.operator.ceilings).limits,
             blocked=bool(row["blocked"]),
             block_reason=row["block_reason"],
-            member_last_request=from_db_time(row["last_request"]) if row["last_request"] else None,
             member_today=row["member_today"],
             server_today=row["server_today"],
             server_month=row["server_month"],
             running=row["running"],
-            budget=BudgetStatus(
-                self.operator.global_daily, self.operator.global_monthly, row["bot_today"], row["bot_month"]
-            ),
+            member_today_left=row["member_today_left"],
+            server_today_left=row["server_today_left"],
+            server_month_left=row["server_month_left"],
+            cooldown_ends=from_db_time(row["cooldown_ends"]) if row["cooldown_ends"] else None,
+            budget=self._budget_from_row(row),
         )
 
     async def guild_limits(self, guild_id: int) -> GuildLimits:
@@ -234,12 +328,20 @@ class QuotaStore:
         return _limits_from_row(row, self.operator.ceilings)
 
     async def budget(self, *, day_start: datetime, month_start: datetime) -> BudgetStatus:
-        """The bot-wide budget and what all servers together used of it today and this month."""
+        """The bot-wide budget, what all servers together used of it today and this month, and what is left."""
         keys = {"day_key": to_db_time(day_start)[:10], "month_key": to_db_time(month_start)[:7]}
-        row = await self._database.fetch_one(_BUDGET_SQL, keys)
+        row = await self._database.fetch_one(_BUDGET_SQL, {**self._policy, **keys})
         assert row is not None
+        return self._budget_from_row(row)
+
+    def _budget_from_row(self, row: sqlite3.Row) -> BudgetStatus:
         return BudgetStatus(
-            self.operator.global_daily, self.operator.global_monthly, row["bot_today"], row["bot_month"]
+            self.operator.global_daily,
+            self.operator.global_monthly,
+            used_today=row["bot_today"],
+            used_month=row["bot_month"],
+            left_today=row["bot_today_left"],
+            left_month=row["bot_month_left"],
         )
 
     async def set_limits(

@@ -21,6 +21,7 @@ import asyncio
 import math
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, TypeVar
@@ -119,9 +120,13 @@ _Item = TypeVar("_Item", InjectedFailure, _Delay)
 
 
 class FaultInjector:
-    """Per-route queues of armed failures and delays, consumed in order by the requests that match them."""
+    """Per-route queues of armed failures and delays, consumed in order by the requests that match them.
 
-    def __init__(self) -> None:
+    Delays are held with `sleep`: FakeDiscord passes one that its stop() cuts short, so a request held for
+    30 s never keeps a test's teardown waiting."""
+
+    def __init__(self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self._sleep = sleep
         self._failures: dict[str, deque[InjectedFailure]] = {name: deque() for name in FAULT_ROUTES}
         self._delays: dict[str, deque[_Delay]] = {name: deque() for name in FAULT_ROUTES}
         self._response_delays: dict[str, deque[_Delay]] = {name: deque() for name in FAULT_ROUTES}
@@ -184,7 +189,7 @@ class FaultInjector:
         delay = _take(self._delays[route])
         failure = _take(self._failures[route])
         if delay is not None:
-            await asyncio.sleep(delay.seconds)
+            await self._sleep(delay.seconds)
         return failure
 
 

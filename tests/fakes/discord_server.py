@@ -112,13 +112,15 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.synced_commands: dict[int | None, list[dict[str, Any]]] = {}
         self.gateway = GatewayServer(self, heartbeat_interval_ms=heartbeat_interval_ms)
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(sleep=self._hold)
         self._builder = InteractionBuilder(self)
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()  # set by stop(): every request still held by delay_next is let go
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._closing = asyncio.Event()
         app = web.Application(client_max_size=1024 * MIB, middlewares=[self._middleware])
         add = self._route_adder(app)
         add("GET", "/users/@me", self._get_me)
@@ -136,7 +138,8 @@ class FakeDiscord:
         InteractionRoutes(self).register(add)
         app.router.add_get("/cdn/attachments/{channel_id}/{attachment_id}/{filename}", channel_routes.cdn_attachment)
         app.router.add_get("/gateway-ws/", self.gateway.handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Held requests end at stop() (see _hold); anything else still running gets a second, not aiohttp's 60.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -145,6 +148,7 @@ class FakeDiscord:
         self.gateway_url = f"ws://127.0.0.1:{port}/gateway-ws/"
 
     async def stop(self) -> None:
+        self._closing.set()
         await self.gateway.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -404,6 +408,8 @@ class FakeDiscord:
         The fake clock keeps running meanwhile, so a held interaction callback can miss its 3 s deadline.
         With `response_only`, the request is handled at once (a message it creates is already visible and
         clickable, as on Discord when its answer is slow to come back) and only the answer is held.
+        stop() ends every hold at once: a request still held then is answered 503 without being handled
+        (a held answer is sent as it is).
         """
         self.faults.delay_next(route, seconds=seconds, times=times, response_only=response_only)
 
@@ -474,6 +480,11 @@ class FakeDiscord:
 
     # --- HTTP plumbing ------------------------------------------------------------------------------------
 
+    async def _hold(self, seconds: float) -> None:
+        """Sleep for a delay_next hold; stop() cuts it short, so a held request never delays shutdown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+
     def _route_adder(self, app: web.Application) -> Callable[[str, str, Handler], None]:
         def add(method: str, path: str, handler: Handler) -> None:
             app.router.add_route(method, r"/api/v{version:\d+}" + path, handler)
@@ -497,7 +508,9 @@ class FakeDiscord:
             response_delay = self.faults.response_delay(matched[0]) if matched else 0.0
             failure = await self.faults.before_handling(matched[0]) if matched else None
             response: web.StreamResponse
-            if matched and failure:
+            if self._closing.is_set():  # stop() cut a hold short: the fake is going away, handle nothing more
+                response = json_response({"message": "503: Service Unavailable", "code": 0}, status=503)
+            elif matched and failure:
                 response = await self._injected_failure(request, matched[1], failure)
             else:
                 response = await handler(request)
@@ -514,7 +527,7 @@ class FakeDiscord:
             self.internal_errors.append(traceback.format_exc())
             response = json_response({"message": "FakeDiscord internal error", "code": 0}, status=400)
         if response_delay:
-            await asyncio.sleep(response_delay)
+            await self._hold(response_delay)
         record.status = response.status
         if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
             record.response = json.loads(bytes(response.body))  # type: ignore[arg-type]
