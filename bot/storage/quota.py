@@ -24,172 +24,7 @@ from bot.models import (
     Windows,
 )
 from bot.storage.database import Database, from_db_time, to_db_time
-
-_ACTIVE = "('reserved', 'submitted', 'polling')"
-
-
-def _capped(value: str, ceiling: str) -> str:
-    """The ceiling rule: no ceiling (-1) keeps the value; "unlimited" (-1) becomes the ceiling; else the smaller."""
-    return f"CASE WHEN {ceiling} = -1 THEN {value} WHEN {value} = -1 THEN {ceiling} ELSE min({value}, {ceiling}) END"
-
-
-# A server's limits as they stand in this statement: what its moderators stored (NULL = the default), the
-# defaults, then the operator's ceilings. Every statement that needs limits reads them here, so a reservation
-# sees a change the moment it commits, and there is one rule for "effective limit".
-_LIMITS_CTE = f"""
-chosen AS (
-    SELECT g.updated_by AS updated_by, g.updated_at AS updated_at,
-           g.daily IS NOT NULL AS set_daily, g.monthly IS NOT NULL AS set_monthly,
-           g.per_member_daily IS NOT NULL AS set_per_member_daily,
-           g.cooldown_seconds IS NOT NULL AS set_cooldown_seconds,
-           g.max_concurrent IS NOT NULL AS set_max_concurrent,
-           coalesce(g.daily, :default_daily) AS chosen_daily,
-           coalesce(g.monthly, :default_monthly) AS chosen_monthly,
-           coalesce(g.per_member_daily, :default_per_member_daily) AS chosen_per_member_daily,
-           coalesce(g.cooldown_seconds, :default_cooldown_seconds) AS cooldown_seconds,
-           coalesce(g.max_concurrent, :default_max_concurrent) AS chosen_max_concurrent
-    FROM (SELECT 1) LEFT JOIN guild_limits AS g ON g.guild_id = :guild
-),
-lim AS (
-    SELECT *,
-           {_capped("chosen_daily", ":ceiling_daily")} AS daily,
-           {_capped("chosen_monthly", ":ceiling_monthly")} AS monthly,
-           {_capped("chosen_per_member_daily", ":ceiling_per_member_daily")} AS per_member_daily,
-           {_capped("chosen_max_concurrent", ":ceiling_max_concurrent")} AS max_concurrent
-    FROM chosen
-)"""
-
-
-def _counter(scope: str, period: str) -> str:
-    return (
-        f"coalesce((SELECT used FROM quota_counters WHERE guild_id = :guild AND scope = {scope} "
-        f"AND period = {period}), 0)"
-    )
-
-
-def _global_counter(scope: str, period: str) -> str:
-    return f"coalesce((SELECT used FROM global_counters WHERE scope = '{scope}' AND period = {period}), 0)"
-
-
-def _left(limit: str, used: str) -> str:
-    """Generations left under a count limit: NULL when it is unlimited (-1), never below 0; 0 refuses."""
-    return f"CASE WHEN {limit} = -1 THEN NULL ELSE max(0, {limit} - {used}) END"
-
-
-# The bot-wide budget: what all servers together used today and this month, and what is left of it (these
-# columns are in the reserving statement's `standing` too).
-_BOT_TODAY = _global_counter("day", ":day_key")
-_BOT_MONTH = _global_counter("month", ":month_key")
-_BUDGET_LEFT = f"""{_left(":global_daily", "bot_today")} AS bot_today_left,
-           {_left(":global_monthly", "bot_month")} AS bot_month_left"""
-
-# When the member's cooldown ends: their last request that still counts (a refunded one does not) plus the
-# cooldown, in the stored text format (whole seconds moved, the same microseconds kept) so that comparing it
-# with :now as text is exact. NULL without a cooldown or without a request.
-_READY_AT = """CASE WHEN lim.cooldown_seconds > 0 THEN (
-               SELECT strftime('%Y-%m-%dT%H:%M:%S', substr(created_at, 1, 19),
-                               '+' || lim.cooldown_seconds || ' seconds') || substr(created_at, 20)
-               FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
-               ORDER BY created_at DESC LIMIT 1) END"""
-
-# The one quota rule set. `standing` holds every limit's figures; `verdict` names, in the README's order, the
-# first limit that refuses (NULL: none does), and `refusal` the figures to word it. The reservation inserts
-# only where `refused_by` is NULL; a refused reservation is worded from this same row, and /music-quota reads
-# its columns, so no figure is computed twice. Order: blocked, switched off (the bot-wide budget, then this
-# server), cooldown, per member, server daily, server monthly, the bot's daily and monthly budget, running at
-# once: a member hears of the limit they can see in /music-quota before the bot-wide one, and "try again when
-# one finishes" comes last because only then is it true.
-_VERDICT_CTE = f"""{_LIMITS_CTE},
-counted AS (
-    SELECT lim.*,
-           EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
-           (SELECT reason FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS block_reason,
-           {_counter(":member_scope", ":day_key")} AS member_today,
-           {_counter("'day'", ":day_key")} AS server_today,
-           {_counter("'month'", ":month_key")} AS server_month,
-           (SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {_ACTIVE}) AS running,
-           {_BOT_TODAY} AS bot_today,
-           {_BOT_MONTH} AS bot_month,
-           {_READY_AT} AS ready_at
-    FROM lim
-),
-standing AS (
-    SELECT counted.*,
-           {_BUDGET_LEFT},
-           {_left("per_member_daily", "member_today")} AS member_today_left,
-           {_left("daily", "server_today")} AS server_today_left,
-           {_left("monthly", "server_month")} AS server_month_left,
-           {_left("max_concurrent", "running")} AS running_left,
-           CASE WHEN ready_at > :now THEN ready_at END AS cooldown_ends
-    FROM counted
-),
-verdict AS (
-    SELECT standing.*,
-           CASE
-               WHEN blocked THEN 'blocked'
-               WHEN :global_daily = 0 THEN 'global_daily'
-               WHEN :global_monthly = 0 THEN 'global_monthly'
-               WHEN daily = 0 THEN 'daily'
-               WHEN monthly = 0 THEN 'monthly'
-               WHEN max_concurrent = 0 THEN 'max_concurrent'
-               WHEN cooldown_ends IS NOT NULL THEN 'cooldown_seconds'
-               WHEN member_today_left = 0 THEN 'per_member_daily'
-               WHEN server_today_left = 0 THEN 'daily'
-               WHEN server_month_left = 0 THEN 'monthly'
-               WHEN bot_today_left = 0 THEN 'global_daily'
-               WHEN bot_month_left = 0 THEN 'global_monthly'
-               WHEN running_left = 0 THEN 'max_concurrent'
-           END AS refused_by
-    FROM standing
-),
-refusal AS (
-    SELECT verdict.*,
-           CASE refused_by
-               WHEN 'global_daily' THEN :global_daily WHEN 'global_monthly' THEN :global_monthly
-               WHEN 'daily' THEN daily WHEN 'monthly' THEN monthly WHEN 'per_member_daily' THEN per_member_daily
-               WHEN 'cooldown_seconds' THEN cooldown_seconds WHEN 'max_concurrent' THEN max_concurrent
-           END AS refused_value,
-           CASE refused_by
-               WHEN 'global_daily' THEN bot_today WHEN 'global_monthly' THEN bot_month
-               WHEN 'daily' THEN server_today WHEN 'monthly' THEN server_month
-               WHEN 'per_member_daily' THEN member_today WHEN 'max_concurrent' THEN running
-           END AS refused_used
-    FROM verdict
-)"""
-
-# Every limit checked inside the one statement that inserts the job (-1 = unlimited, 0 = off), limits read
-# from guild_limits in the same statement, so no number of simultaneous requests can pass a limit.
-_RESERVE_SQL = f"""
-WITH {_VERDICT_CTE}
-INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
-                  duration_seconds, status, charged, created_at)
-SELECT :guild, :channel, :user, :backend, :mode, :prompt, :title, :tags, :instrumental, :model,
-       :duration, 'reserved', 1, :now
-FROM verdict
-WHERE refused_by IS NULL
-RETURNING id
-"""
-
-# The same evaluation as a row: the standing /music-quota shows, and the refusal with when it frees up. A block,
-# a switched-off limit (one at 0 that refused before the cooldown; a per-member limit at 0 is "all 0 used today")
-# and a full server do not free up by themselves.
-_VERDICT_SQL = f"""
-WITH {_VERDICT_CTE}
-SELECT refusal.*,
-       CASE
-           WHEN refused_by = 'cooldown_seconds' THEN cooldown_ends
-           WHEN refused_value = 0 AND refused_by != 'per_member_daily' THEN NULL
-           WHEN refused_by IN ('per_member_daily', 'daily', 'global_daily') THEN :next_day
-           WHEN refused_by IN ('monthly', 'global_monthly') THEN :next_month
-       END AS frees_at
-FROM refusal
-"""
-
-_LIMITS_SQL = f"WITH {_LIMITS_CTE} SELECT * FROM lim"
-_BUDGET_SQL = f"""
-WITH used AS (SELECT {_BOT_TODAY} AS bot_today, {_BOT_MONTH} AS bot_month)
-SELECT bot_today, bot_month, {_BUDGET_LEFT} FROM used
-"""
+from bot.storage.quota_sql import ACTIVE, BUDGET_SQL, LIMITS_SQL, RESERVE_SQL, STATUSES, VERDICT_SQL
 
 
 def _limits_from_row(row: sqlite3.Row, ceilings: QuotaLimits) -> GuildLimits:
@@ -246,6 +81,7 @@ class QuotaStore:
             **{f"ceiling_{name}": getattr(ceilings, name) for name in CEILING_NAMES},
             "global_daily": self.operator.global_daily,
             "global_monthly": self.operator.global_monthly,
+            **STATUSES,
         }
 
     async def reserve_job(
@@ -286,15 +122,15 @@ class QuotaStore:
             "model": request.model,
             "duration": request.duration_seconds,
         }
-        rows = await self._database.write_returning(_RESERVE_SQL, parameters)
+        rows = await self._database.write_returning(RESERVE_SQL, parameters)
         if rows:
             return int(rows[0]["id"])
-        verdict = (await self._database.write_returning(_VERDICT_SQL, parameters))[0]
+        verdict = (await self._database.write_returning(VERDICT_SQL, parameters))[0]
         if verdict["refused_by"] is None:
             async with self._database.transaction() as connection:
-                verdict = next(iter(await connection.execute_fetchall(_VERDICT_SQL, parameters)))
+                verdict = next(iter(await connection.execute_fetchall(VERDICT_SQL, parameters)))
                 if verdict["refused_by"] is None:  # the same state, the same rules: this INSERT inserts
-                    rows = list(await connection.execute_fetchall(_RESERVE_SQL, parameters))
+                    rows = list(await connection.execute_fetchall(RESERVE_SQL, parameters))
                     return int(rows[0]["id"])
         raise _refusal_from_row(verdict)
 
@@ -303,7 +139,7 @@ class QuotaStore:
     ) -> QuotaSnapshot:
         """The member's standing against every limit, read by the reserving statement's own expressions."""
         row = await self._database.fetch_one(
-            _VERDICT_SQL, {**self._policy, **_member_keys(requester), **_window_keys(now, day_start, month_start)}
+            VERDICT_SQL, {**self._policy, **_member_keys(requester), **_window_keys(now, day_start, month_start)}
         )
         assert row is not None
         return QuotaSnapshot(
@@ -323,14 +159,14 @@ class QuotaStore:
 
     async def guild_limits(self, guild_id: int) -> GuildLimits:
         """A server's limits as they stand now: defaults for what its moderators never set, ceilings applied."""
-        row = await self._database.fetch_one(_LIMITS_SQL, {**self._policy, "guild": guild_id})
+        row = await self._database.fetch_one(LIMITS_SQL, {**self._policy, "guild": guild_id})
         assert row is not None
         return _limits_from_row(row, self.operator.ceilings)
 
     async def budget(self, *, day_start: datetime, month_start: datetime) -> BudgetStatus:
         """The bot-wide budget, what all servers together used of it today and this month, and what is left."""
         keys = {"day_key": to_db_time(day_start)[:10], "month_key": to_db_time(month_start)[:7]}
-        row = await self._database.fetch_one(_BUDGET_SQL, {**self._policy, **keys})
+        row = await self._database.fetch_one(BUDGET_SQL, {**self._policy, **keys})
         assert row is not None
         return self._budget_from_row(row)
 
@@ -352,7 +188,7 @@ class QuotaStore:
         if unknown:
             raise ValueError(f"unknown limits: {sorted(unknown)}")
         async with self._database.transaction() as connection:
-            rows = list(await connection.execute_fetchall(_LIMITS_SQL, {**self._policy, "guild": guild_id}))
+            rows = list(await connection.execute_fetchall(LIMITS_SQL, {**self._policy, "guild": guild_id}))
             before = _limits_from_row(rows[0], self.operator.ceilings).configured
             await connection.execute(
                 "INSERT INTO guild_limits (guild_id) VALUES (?) ON CONFLICT (guild_id) DO NOTHING", (guild_id,)
@@ -397,13 +233,13 @@ class QuotaStore:
         start = to_db_time(since) if since else ""
         row = await self._database.fetch_one(
             f"""SELECT count(*) AS requested,
-                       coalesce(sum(status = 'delivered'), 0) AS delivered,
-                       coalesce(sum(status = 'failed'), 0) AS failed,
+                       coalesce(sum(status = :status_delivered), 0) AS delivered,
+                       coalesce(sum(status = :status_failed), 0) AS failed,
                        coalesce(sum(charged = 0), 0) AS refunded,
-                       coalesce(sum(status IN {_ACTIVE}), 0) AS running,
+                       coalesce(sum(status IN {ACTIVE}), 0) AS running,
                        coalesce(sum(charged = 1), 0) AS charged
-                FROM jobs WHERE guild_id = ? AND created_at >= ?""",
-            (guild_id, start),
+                FROM jobs WHERE guild_id = :guild AND created_at >= :start""",
+            {**STATUSES, "guild": guild_id, "start": start},
         )
         assert row is not None
         top = await self._database.fetch_all(
