@@ -34,11 +34,10 @@ _SHOWN_DETAIL = frozenset(
 
 
 class Step(StrEnum):
-    """Where a run is: the paid call, following its clips (each delivered as it completes), concluding."""
+    """Where a run starts: at the paid call (a new job), or following the clips a resumed job already has."""
 
     SUBMIT = "submit"
     FOLLOW = "follow"
-    CONCLUDE = "conclude"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +145,13 @@ class JobRun:
         self._error: MusicApiError | None = None
 
     async def execute(self) -> JobOutcome:
-        """Runs the job from its current step to an outcome (or a pause, when Discord keeps failing)."""
+        """submit → follow (each clip delivered as it completes) → conclude, from wherever the job stands; an
+        outcome (or a pause, when Discord keeps failing) at the end."""
         step = await self._start()
-        if step is Step.SUBMIT:
-            ended = await self._submit()
-            if ended is not None:
-                return ended
-        if isinstance(step, JobOutcome):
+        if isinstance(step, JobOutcome):  # a resumed job that cannot be recovered
             return step
+        if step is Step.SUBMIT and (refused := await self._submit()) is not None:
+            return refused
         await self._follow()
         return await self._conclude()
 
