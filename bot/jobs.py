@@ -23,7 +23,10 @@ class PollWatch:
 
     async def next_update(self, timeout: float) -> PollUpdate | MusicApiError:
         """The next update; raises TimeoutError when none arrives in time."""
-        return await asyncio.wait_for(self.updates.get(), timeout)
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives as an update does,
+        # and a shutdown would then not stop the job.
+        async with asyncio.timeout(timeout):
+            return await self.updates.get()
 
 
 class JobPoller:

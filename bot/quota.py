@@ -82,9 +82,18 @@ class QuotaService:
         self._operator = store.operator
         self._refused_guilds: set[int] = set()
 
-    async def reserve_generation(self, requester: Requester, request: GenerationRequest, *, backend: str) -> int:
-        """Creates the job with its quota held and returns its id, or raises the QuotaExceededError of the first
-        limit that refuses: the allow-list here, every other limit in the store's one reserving statement."""
+    async def reserve_generation(
+        self,
+        requester: Requester,
+        request: GenerationRequest,
+        *,
+        backend: str,
+        owner: str | None = None,
+        lease: timedelta | None = None,
+    ) -> int:
+        """Creates the job with its quota held (by `owner`, for `lease`) and returns its id, or raises the
+        QuotaExceededError of the first limit that refuses: the allow-list here, every other limit in the store's
+        one reserving statement."""
         if not self._operator.allows(requester.guild_id):
             if requester.guild_id not in self._refused_guilds:
                 self._refused_guilds.add(requester.guild_id)
@@ -102,6 +111,8 @@ class QuotaService:
             now=now,
             day_start=windows.day_start,
             month_start=windows.month_start,
+            owner=owner,
+            lease_until=now + lease if lease else None,
         )
 
     async def status(self, requester: Requester) -> QuotaStatus:

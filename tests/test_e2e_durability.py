@@ -31,7 +31,12 @@ async def test_database_locked_right_after_reserving_still_delivers(harness: Run
     """An operator's `sqlite3` shell holds the write lock for 7 s while a job is being acknowledged."""
     harness.discord.delay_next("callback", seconds=1.0)  # the lock is taken while the bot acknowledges
     interaction = await harness.music("through a locked database")
-    await harness.discord.wait_for(lambda: bool(reserved_jobs(harness)), timeout=5)
+    # Once the held acknowledgement has reached Discord, not merely once the job row exists: on a busy machine
+    # the lock could otherwise land before the bot has taken the job, which is not the moment under test.
+    await harness.discord.wait_for(
+        lambda: bool(reserved_jobs(harness)) and any(r.path.endswith("/callback") for r in harness.discord.requests),
+        timeout=5,
+    )
     shell = sqlite3.connect(harness.settings.database_path, timeout=0, isolation_level=None)
     try:
         shell.execute("BEGIN IMMEDIATE")

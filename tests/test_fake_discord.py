@@ -641,6 +641,31 @@ async def test_delay_next_holds_a_request(world: World) -> None:
         assert time.monotonic() - started < 0.3
 
 
+async def test_stop_ends_every_held_request_at_once() -> None:
+    """A hold armed with delay_next never keeps stop() (a test's teardown) waiting: a request still held is
+    answered 503 without being handled, and a held answer goes out as it is."""
+    async with FakeDiscord() as fake:
+        guild_id = fake.add_guild()
+        channel_id = fake.add_channel(guild_id)
+        url = f"{fake.base_url}/api/v10/channels/{channel_id}/messages"
+        fake.delay_next("create_message", seconds=60)
+        fake.delay_next("list_messages", seconds=60, response_only=True)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bot {fake.bot_token}"}) as session:
+
+            async def status_of(method: str, **kwargs: Any) -> int:
+                async with session.request(method, url, **kwargs) as response:
+                    return response.status
+
+            held = asyncio.create_task(status_of("POST", json={"content": "never posted"}))
+            listed = asyncio.create_task(status_of("GET"))
+            await fake.wait_for(lambda: len(fake.requests) == 2)
+            started = time.monotonic()
+            await fake.stop()
+            assert time.monotonic() - started < 5  # not the 60 s armed
+            assert (await held, await listed) == (503, 200)
+        assert fake.messages(channel_id) == []
+
+
 async def test_history_returns_own_messages_newest_first(world: World) -> None:
     fake = world.fake
     async with running(world, no_commands) as bot:

@@ -118,10 +118,12 @@ async def assert_leaderboards_match_a_recount(database: Database) -> None:
                   clips.position
            FROM votes JOIN clips ON clips.id = votes.clip_id JOIN jobs ON jobs.id = clips.job_id"""
     )
+    # Each guild's votes set apart once (recount filters them again), so the recounts do not rescan all 20,000.
+    votes_of = {guild_id: [vote for vote in votes if vote["guild_id"] == guild_id] for guild_id in GUILDS}
     store = VoteStore(database)
     for guild_id in GUILDS:
         for since in window_starts():
-            expected = recount(votes, guild_id, since)
+            expected = recount(votes_of[guild_id], guild_id, since)
             ranked = await store.top(guild_id, since, limit=10 * CLIPS_PER_GUILD)
             assert [Ranked(c.clip_id, c.tally.up, c.tally.down) for c in ranked] == expected, (guild_id, since)
             top_ten = await store.top(guild_id, since, limit=10)

@@ -340,8 +340,9 @@ async def test_a_resumed_job_whose_lease_ran_out_is_finished_by_the_next_process
     jobs = JobStore(database)
     # What a first process left when it died after the paid call: the clip ids, and a lease that ran out.
     quota = QuotaService(QuotaStore(database, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
-    job_id = await quota.reserve_generation(REQUESTER, REQUEST, backend=backend.name)
-    await jobs.take(job_id, "first", until=utc_now() - timedelta(seconds=1))
+    job_id = await quota.reserve_generation(
+        REQUESTER, REQUEST, backend=backend.name, owner="first", lease=timedelta(seconds=-1)
+    )
     await jobs.mark_submitted(job_id, "first", utc_now())
     await jobs.save_clips(job_id, "first", [(0, clip("a", ClipStatus.QUEUED))], polling=True)
 

@@ -36,16 +36,16 @@ OWNER = "this-process"
 
 async def reserve(database: Database, clock: FakeClock) -> int:
     """A job reserved with no limits in the way, and held by this process."""
-    job_id = await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
+    return await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
         REQUESTER,
         REQUEST,
         backend="aimlapi-suno",
         now=clock(),
         day_start=clock(),
         month_start=clock(),
+        owner=OWNER,
+        lease_until=clock() + timedelta(seconds=30),
     )
-    await JobStore(database).take(job_id, OWNER, until=clock() + timedelta(seconds=30))
-    return job_id
 
 
 async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ async def _stream_to_file(
             chunk = await _read_paced(response, pace, DOWNLOAD_CHUNK_BYTES)
         await file.close()
     except BaseException:
-        file.discard()
+        await file.discard()
         raise
     return DownloadedAudio(size=written, format=audio_format)
 
@@ -200,12 +200,21 @@ class _PartialFile:
         if self._handle is not None:
             await self._in_thread(self._handle.close)
 
-    def discard(self) -> None:
-        """Closes and removes the file now or, while a cancelled write or open still runs in its thread, as
-        soon as that ends (else a late open would leave a file behind)."""
-        if self._running is not None and not self._running.done():
-            self._running.add_done_callback(self._discard_after)
-            return
+    async def discard(self) -> None:
+        """Closes and removes the file once a write or open still running in its thread has ended (else a late
+        open would leave a file behind); if this wait is cancelled too, as soon as that thread ends."""
+        running = self._running
+        if running is not None and not running.done():
+            try:
+                await asyncio.shield(running)
+            except asyncio.CancelledError:
+                running.add_done_callback(self._discard_after)
+                raise
+            except Exception:  # the write's own error is already being raised
+                pass
+        self._remove()
+
+    def _remove(self) -> None:
         if self._handle is not None:
             with contextlib.suppress(OSError):
                 self._handle.close()
@@ -225,7 +234,7 @@ class _PartialFile:
     def _discard_after(self, operation: asyncio.Future[None]) -> None:
         if not operation.cancelled():
             operation.exception()  # looked at, so asyncio does not log it as never retrieved
-        self.discard()
+        self._remove()
 
 
 def _ignore_result(operation: Callable[..., object], *args: object) -> None:

@@ -145,7 +145,9 @@ class JobRuntime:
         if not self._accepting:
             raise UserFacingError(RESTARTING_MESSAGE)
         cleaned = validate_request(request, self._backend.capabilities)
-        job_id = await self._quota.reserve_generation(requester, cleaned, backend=self._backend.name)
+        job_id = await self._quota.reserve_generation(
+            requester, cleaned, backend=self._backend.name, owner=self.owner, lease=self._lease
+        )
         self._held.add(job_id)
         log.info(
             "job=%d guild=%d user=%d phase=reserved mode=%s",
@@ -156,7 +158,6 @@ class JobRuntime:
         )
         reservation: Reservation | None = None
         try:
-            await self.jobs.take(job_id, self.owner, until=self._clock() + self._lease)
             reservation = Reservation(await self.jobs.get(job_id), self)
             yield reservation
         finally:

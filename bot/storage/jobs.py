@@ -110,14 +110,6 @@ class JobStore:
         )
         return sorted((_job_from_row(row) for row in rows), key=lambda job: job.id)
 
-    async def take(self, job_id: int, owner: str, *, until: datetime) -> None:
-        """Gives a job just reserved by this process its lease (nobody else can have claimed it: it is new)."""
-        await self._fenced(
-            "UPDATE jobs SET owner = ?, lease_until = ? WHERE id = ? AND owner IS NULL",
-            (owner, to_db_time(until), job_id),
-            job_id,
-        )
-
     async def extend_leases(self, owner: str, job_ids: Sequence[int], *, until: datetime) -> None:
         """The heartbeat: the jobs this process is running stay its own until `until`."""
         if not job_ids:

@@ -93,9 +93,12 @@ class QuotaStore:
         now: datetime,
         day_start: datetime,
         month_start: datetime,
+        owner: str | None = None,
+        lease_until: datetime | None = None,
     ) -> int:
         """Creates the job with its quota held and returns its id, or raises the QuotaExceededError of the first
-        limit that refuses (the ledger row and the counters come from triggers on the job row).
+        limit that refuses (the ledger row and the counters come from triggers on the job row). The job is born
+        held by `owner` until `lease_until`, in the same statement: no moment exists when it is nobody's.
 
         One INSERT ... SELECT ... FROM verdict WHERE nothing refuses ... RETURNING id, group-committed: SQLite
         runs a statement atomically, so no number of simultaneous requests can pass a limit, and the statement
@@ -121,6 +124,8 @@ class QuotaStore:
             "instrumental": int(request.instrumental),
             "model": request.model,
             "duration": request.duration_seconds,
+            "owner": owner,
+            "lease_until": to_db_time(lease_until) if lease_until else None,
         }
         rows = await self._database.write_returning(RESERVE_SQL, parameters)
         if rows:

@@ -144,9 +144,9 @@ refusal AS (
 RESERVE_SQL = f"""
 WITH {_VERDICT_CTE}
 INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
-                  duration_seconds, status, charged, created_at)
+                  duration_seconds, status, charged, created_at, owner, lease_until)
 SELECT :guild, :channel, :user, :backend, :mode, :prompt, :title, :tags, :instrumental, :model,
-       :duration, :status_reserved, 1, :now
+       :duration, :status_reserved, 1, :now, :owner, :lease_until
 FROM verdict
 WHERE refused_by IS NULL
 RETURNING id

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +133,32 @@ def _describe(error: ValidationError) -> tuple[list[str | int], str, str]:
 
 def check_schema(schema_name: str, body: Any, *, prefix: Sequence[str | int] = ()) -> None:
     """Validate `body` against a vendored OpenAPI request schema; raise 400/50035 naming the worst field."""
+    try:
+        text = json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError):  # not plain JSON: validate it as it is, without the memo
+        problem = _worst_problem(schema_name, body)
+    else:
+        problem = _worst_problem_of_json(schema_name, text)
+    if problem is None:
+        return
+    path, code, message = problem
+    raise invalid_form_body(error_at([*prefix, *path], code, message))
+
+
+def _worst_problem(schema_name: str, body: Any) -> tuple[tuple[str | int, ...], str, str] | None:
     error = best_match(_validator(schema_name).iter_errors(body))
     if error is None:
-        return
+        return None
     path, code, message = _describe(error)
-    raise invalid_form_body(error_at([*prefix, *path], code, message))
+    return tuple(path), code, message
+
+
+@lru_cache(maxsize=4096)
+def _worst_problem_of_json(schema_name: str, text: str) -> tuple[tuple[str | int, ...], str, str] | None:
+    """The same check, memoised on the body's exact JSON text (key order kept, so even which error is the
+    worst is unchanged): the bot sends the same bodies again and again (its whole command list at each start,
+    the same progress edits), and a schema check costs milliseconds of CPU."""
+    return _worst_problem(schema_name, json.loads(text))
 
 
 def _embed_text_length(embed: Mapping[str, Any]) -> int:
