@@ -24,13 +24,15 @@ from typing import Any, Literal
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer, RecordedRequest
-from tests.fakes.music_api import (
+from tests.fakes.music_api_shapes import (
     BODY_VALIDATION_MESSAGE,
     GATEWAY_MESSAGES,
     OUT_OF_CREDITS_MESSAGE,
     QUERY_VALIDATION_MESSAGE,
     UNAUTHORIZED_MESSAGE,
     Interception,
+)
+from tests.fakes.music_api_wire import (
     _access_denied,
     _fake_mp3,
     _gateway_error,

@@ -10,359 +10,100 @@ with the aimlapi routes, but need no key, answer 200, coerce flags with JS `Bool
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import json
-import math
-import random
-import re
-import struct
-import time
 import uuid
-import zlib
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer, RecordedRequest, json_or_none
+from tests.fakes.music_api_controls import MusicApiControls
+from tests.fakes.music_api_shapes import (
+    ACCESS_DENIED_BODY,
+    BODY_VALIDATION_MESSAGE,
+    FREE_TIER_LIMIT_MESSAGE,
+    GATEWAY_MESSAGES,
+    GCUI_CREDITS_PER_CLIP,
+    GCUI_DEFAULT_MODEL,
+    GCUI_ERRORS,
+    GCUI_INTERNAL_ERROR,
+    GCUI_MIN_CREDITS,
+    GCUI_ROUTES,
+    GENERATE_ROUTES,
+    MAINTENANCE_MESSAGE,
+    OUT_OF_CREDITS_MESSAGE,
+    PLAIN_TEXT_500_BODY,
+    QUERY_VALIDATION_MESSAGE,
+    ROUTES,
+    SERVER_TROUBLE_MESSAGE,
+    SUPPORTED_MODELS,
+    UNAUTHORIZED_MESSAGE,
+    ClipOutcome,
+    ClipStatus,
+    ClipTimings,
+    FakeClip,
+    GenerationMode,
+    Handler,
+    Interception,
+    Route,
+    StatusCase,
+)
+from tests.fakes.music_api_wire import (
+    _TINY_MP4,
+    TINY_PNG,
+    _access_denied,
+    _compose_song,
+    _drop_blank_lines,
+    _duration_for,
+    _gateway_error,
+    _gcui_error,
+    _gcui_ids,
+    _js_string,
+    _js_truthy,
+    _json_body,
+    _parse_ids,
+    _send_bytes,
+    _zod_type,
+)
 
-Route = Literal[
-    "generate",
-    "custom",
-    "fetch",
-    "audio",
-    "stream",
-    "image",
-    "gcui_generate",
-    "gcui_custom",
-    "gcui_get",
-    "gcui_limit",
+__all__ = [
+    "ACCESS_DENIED_BODY",
+    "BODY_VALIDATION_MESSAGE",
+    "FREE_TIER_LIMIT_MESSAGE",
+    "GATEWAY_MESSAGES",
+    "GCUI_CREDITS_PER_CLIP",
+    "GCUI_DEFAULT_MODEL",
+    "GCUI_ERRORS",
+    "GCUI_INTERNAL_ERROR",
+    "GCUI_MIN_CREDITS",
+    "GCUI_ROUTES",
+    "GENERATE_ROUTES",
+    "MAINTENANCE_MESSAGE",
+    "OUT_OF_CREDITS_MESSAGE",
+    "PLAIN_TEXT_500_BODY",
+    "QUERY_VALIDATION_MESSAGE",
+    "ROUTES",
+    "SERVER_TROUBLE_MESSAGE",
+    "SUPPORTED_MODELS",
+    "TINY_PNG",
+    "UNAUTHORIZED_MESSAGE",
+    "ClipOutcome",
+    "ClipStatus",
+    "ClipTimings",
+    "FakeClip",
+    "FakeMusicApi",
+    "GenerationMode",
+    "Handler",
+    "Interception",
+    "Route",
+    "StatusCase",
 ]
-"""Routes that accept injected failures: generate (simple mode), custom (custom mode), fetch (GET /),
-audio (the final mp3), stream (the audiopipe link) and image; and the gcui-art self-hosted routes
-gcui_generate (POST /api/generate), gcui_custom (POST /api/custom_generate), gcui_get (GET /api/get) and
-gcui_limit (GET /api/get_limit)."""
-
-ClipStatus = Literal["submitted", "queued", "streaming", "complete", "error"]
-StatusCase = Literal["lower", "upper", "title"]
-GenerationMode = Literal["simple", "custom"]
-
-ROUTES: frozenset[str] = frozenset(
-    {
-        "generate",
-        "custom",
-        "fetch",
-        "audio",
-        "stream",
-        "image",
-        "gcui_generate",
-        "gcui_custom",
-        "gcui_get",
-        "gcui_limit",
-    }
-)
-GCUI_ROUTES: frozenset[str] = frozenset({"gcui_generate", "gcui_custom", "gcui_get", "gcui_limit"})
-GENERATE_ROUTES: frozenset[str] = frozenset({"generate", "custom", "gcui_generate", "gcui_custom"})
-SUPPORTED_MODELS: tuple[str, ...] = ("chirp-v3-5", "chirp-v3-0")
-GCUI_DEFAULT_MODEL = "chirp-v3-5"
-GCUI_CREDITS_PER_CLIP = 5
-GCUI_MIN_CREDITS = 10
-"""Generating on a gcui route with fewer credits left than this answers 402 (Suno cannot make 2 clips)."""
-
-# aimlapi gateway messages (upstream-api.md §4.1).
-UNAUTHORIZED_MESSAGE = (
-    "This request requires a valid API key. You can create a new API key on the Billing page: "
-    "https://aimlapi.com/app/keys"
-)
-OUT_OF_CREDITS_MESSAGE = (
-    "You've run out of credits. Please top up your balance or update your payment method to continue: "
-    "https://aimlapi.com/app/billing/"
-)
-FREE_TIER_LIMIT_MESSAGE = (
-    "Free-tier limit: You've reached your free limit for the hour. Get AI/ML Subscription to use API, "
-    "visit https://aimlapi.com/app/billing/ !"
-)
-SERVER_TROUBLE_MESSAGE = "Something wrong with the server. Please, try again later."
-MAINTENANCE_MESSAGE = (
-    "The model is under maintenance, please contact us at help@aimlapi.com. Your Request ID is {request_id}."
-)
-BODY_VALIDATION_MESSAGE = "Body validation error!"
-QUERY_VALIDATION_MESSAGE = "Query validation error!"
-GATEWAY_MESSAGES: Mapping[int, str] = {
-    401: UNAUTHORIZED_MESSAGE,
-    403: OUT_OF_CREDITS_MESSAGE,
-    429: "Too Many Requests",
-    500: "Internal server error",
-    502: "Bad Gateway",
-    503: "Service unavailable",
-    504: "Generation timeout",
-}
-
-# gcui-art/suno-api wrapper error texts (upstream-api.md §4.2).
-GCUI_ERRORS: Mapping[int, str] = {
-    402: "Payment required",
-    500: "Internal server error",
-    503: "Network error: timeout of 10000ms exceeded",
-}
-GCUI_INTERNAL_ERROR = "Internal server error"
-"""What gcui-art's get and get_limit answer (500) whatever went wrong upstream."""
-PLAIN_TEXT_500_BODY = "Internal Server Error"
-ACCESS_DENIED_BODY = "access denied"
-
-_STATUS_ORDER: tuple[ClipStatus, ...] = ("submitted", "queued", "streaming", "complete")
-_CHUNK_SIZE = 16 * 1024
-_STYLE_BANK = (
-    "upbeat synth pop",
-    "melancholic acoustic folk",
-    "energetic rock, male vocals",
-    "dreamy lo-fi hip hop",
-    "cinematic orchestral",
-    "funky disco, female vocals",
-)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Interception = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
-@dataclass
-class ClipTimings:
-    """Seconds after creation at which a clip reaches each status; read on every request, so mutable."""
-
-    queued_after: float = 0.05
-    streaming_after: float = 0.2
-    complete_after: float = 0.5
-
-
-@dataclass(frozen=True)
-class ClipOutcome:
-    """How one generated clip ends."""
-
-    kind: Literal["complete", "error", "stuck"]
-    error_message: str | None = None
-    error_after: float | None = None
-    stuck_at: ClipStatus = "queued"
-
-    @classmethod
-    def complete(cls) -> ClipOutcome:
-        return cls(kind="complete")
-
-    @classmethod
-    def error(cls, message: str | None = None, *, after: float | None = None) -> ClipOutcome:
-        """Ends at `error` (audio_url None.mp3) `after` seconds, by default at `timings.streaming_after`."""
-        return cls(kind="error", error_message=message, error_after=after)
-
-    @classmethod
-    def stuck(cls, at: Literal["submitted", "queued", "streaming"] = "queued") -> ClipOutcome:
-        """Never progresses past `at` (Suno "stays submitted" / "hangs on streaming")."""
-        return cls(kind="stuck", stuck_at=at)
-
-
-@dataclass
-class FakeClip:
-    """One clip the fake created, with what it will become."""
-
-    id: str
-    generation_index: int
-    mode: GenerationMode
-    description: str | None
-    title: str
-    tags: str
-    lyrics: str
-    make_instrumental: bool
-    model: str
-    outcome: ClipOutcome
-    created_at: str
-    created_monotonic: float
-    duration: float
-    audio_size: int | None = None
-    negative_tags: str = ""
-    via_gcui: bool = False
-
-    def status_after(self, elapsed: float, timings: ClipTimings) -> ClipStatus:
-        outcome = self.outcome
-        if outcome.kind == "error":
-            error_after = timings.streaming_after if outcome.error_after is None else outcome.error_after
-            if elapsed >= error_after:
-                return "error"
-        natural: ClipStatus = "submitted"
-        if elapsed >= timings.complete_after:
-            natural = "complete"
-        elif elapsed >= timings.streaming_after:
-            natural = "streaming"
-        elif elapsed >= timings.queued_after:
-            natural = "queued"
-        ceiling: ClipStatus = "complete"
-        if outcome.kind == "stuck":
-            ceiling = outcome.stuck_at
-        elif outcome.kind == "error":
-            ceiling = "streaming"
-        return _STATUS_ORDER[min(_STATUS_ORDER.index(natural), _STATUS_ORDER.index(ceiling))]
-
-
-class FakeMusicApi(LoopbackServer):
+class FakeMusicApi(MusicApiControls):
     """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's Suno v1 routes and, on the same
     clip store, like a self-hosted gcui-art/suno-api server's /api/* routes."""
-
-    def __init__(
-        self,
-        *,
-        api_key: str = "test-key",
-        timings: ClipTimings | None = None,
-        wait_audio_timeout: float = 1.0,
-        wait_initial_delay: float = 0.05,
-        wait_poll_interval: float = 0.05,
-        audio_size: int = 64 * 1024,
-        send_content_length: bool = True,
-        complete_spelling: str = "complete",
-        status_case: StatusCase = "lower",
-        generate_status: int = 201,
-        reject_unknown_fields: bool = True,
-        model_name: str = "chirp-v3",
-        seed: int = 0,
-        clock: Callable[[], float] = time.monotonic,
-        credits_left: int = 500,
-        monthly_limit: int = 2500,
-    ) -> None:
-        self.api_key = api_key
-        self.timings = timings if timings is not None else ClipTimings()
-        self.wait_audio_timeout = wait_audio_timeout
-        self.wait_initial_delay = wait_initial_delay
-        self.wait_poll_interval = wait_poll_interval
-        self.audio_size = audio_size
-        self.send_content_length = send_content_length
-        self.complete_spelling = complete_spelling
-        self.status_case: StatusCase = status_case
-        self.generate_status = generate_status
-        self.reject_unknown_fields = reject_unknown_fields
-        self.model_name = model_name
-        self.credits_left = credits_left
-        """Suno credits of the self-hosted gcui-art account; gcui generations spend 5 per clip."""
-        self.monthly_limit = monthly_limit
-        self.monthly_usage = 0
-        self.feed_page_size = 20
-        self.clips: dict[str, FakeClip] = {}
-        self.requests: list[RecordedRequest] = []
-        self._clock = clock
-        self._ids = random.Random(seed)
-        self._outcomes: deque[ClipOutcome] = deque()
-        self._interceptions: dict[str, deque[Interception]] = {route: deque() for route in ROUTES}
-        self._generations = 0
-        self._closing = asyncio.Event()
-
-    # ---------------------------------------------------------------- control surface
-
-    def next_outcome(self, *outcomes: ClipOutcome) -> None:
-        """Queue outcomes for the next clips created, one per clip in creation order; then `complete`."""
-        self._outcomes.extend(outcomes)
-
-    def fail_next(
-        self,
-        route: Route,
-        *,
-        status: int,
-        body: str | dict[str, Any] | list[Any],
-        content_type: str = "application/json",
-        times: int = 1,
-    ) -> None:
-        """Answer the next `times` requests to `route` with exactly this status and body (dicts/lists as JSON)."""
-        text = body if isinstance(body, str) else json.dumps(body)
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=status, text=text, content_type=content_type)
-
-        self._intercept(route, respond, times)
-
-    def fail_with_gateway_error(self, route: Route, status: int, *, message: str | None = None, times: int = 1) -> None:
-        """aimlapi gateway error {message, path, requestId, statusCode, timestamp}; `message` defaults to the
-        documented one for 401/403/429/500/502/503/504 and may hold a `{request_id}` placeholder."""
-        text = message if message is not None else GATEWAY_MESSAGES[status]
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return _gateway_error(request, status, text)
-
-        self._intercept(route, respond, times)
-
-    def fail_with_plain_text_500(self, route: Route, *, times: int = 1) -> None:
-        """Mid-2024 gcui-art crash: 500 with the non-JSON text body "Internal Server Error"."""
-        self.fail_next(route, status=500, body=PLAIN_TEXT_500_BODY, content_type="text/plain", times=times)
-
-    def fail_with_gcui_error(
-        self, route: Route, status: int = 402, *, error: str | None = None, times: int = 1
-    ) -> None:
-        """gcui-art wrapper error `{"error": ...}`; 402 defaults to "Payment required"."""
-        detail = error if error is not None else GCUI_ERRORS.get(status, f"API Error: {status}")
-        self.fail_next(route, status=status, body={"error": detail}, times=times)
-
-    def fail_with_gcui_upstream(
-        self, route: Route, status: int | None = None, *, detail: str | None = None, times: int = 1
-    ) -> None:
-        """Suno itself fails behind a gcui route, answered the gcui-art HEAD way: on gcui_generate/gcui_custom
-        an upstream `status` passes through as `{"error": detail}` (402 defaults to "Payment required",
-        others to "API Error: <status>") and no upstream answer (`status` None) is 503 "Network error: ...";
-        on gcui_get/gcui_limit every failure is 500 "Internal server error"."""
-        if route not in GCUI_ROUTES:
-            raise ValueError(f"not a gcui route: {route!r}; expected one of {sorted(GCUI_ROUTES)}")
-        if route in {"gcui_get", "gcui_limit"}:
-            self.fail_with_gcui_error(route, 500, error=GCUI_INTERNAL_ERROR, times=times)
-        elif status is None:
-            self.fail_with_gcui_error(route, 503, error=detail, times=times)
-        else:
-            self.fail_with_gcui_error(route, status, error=detail, times=times)
-
-    def fail_with_malformed_json(self, route: Route, *, status: int | None = None, times: int = 1) -> None:
-        """A success status whose application/json body is cut off mid-document."""
-        success = self.generate_status if route in {"generate", "custom"} else 200
-        self.fail_next(route, status=status or success, body='[{"id": "', times=times)
-
-    def hang_next(self, route: Route, *, seconds: float = 3600, times: int = 1) -> None:
-        """Hold the next `times` requests to `route` for `seconds`, then answer normally (stop() ends the
-        hold early with a 503: the gateway body, or gcui's `{"error": "Network error: ..."}` on gcui routes).
-        No clips are created while a generate call is held."""
-
-        async def hang(request: web.Request) -> web.StreamResponse | None:
-            await self._sleep(seconds)
-            if self._closing.is_set():
-                if route in GCUI_ROUTES:
-                    return _gcui_error(503, GCUI_ERRORS[503])
-                return _gateway_error(request, 503, GATEWAY_MESSAGES[503])
-            return None
-
-        self._intercept(route, hang, times)
-
-    def status_of(self, clip_id: str) -> ClipStatus:
-        """The clip's status right now, canonical spelling."""
-        clip = self.clips[clip_id]
-        return clip.status_after(self._clock() - clip.created_monotonic, self.timings)
-
-    def audio_bytes(self, clip_id: str) -> bytes:
-        """The exact mp3 bytes served for this clip (deterministic per id and size)."""
-        clip = self.clips.get(clip_id)
-        size = clip.audio_size if clip is not None and clip.audio_size is not None else self.audio_size
-        return _fake_mp3(clip_id, size)
-
-    def generate_calls(self) -> int:
-        """POSTs received on any generate route, whatever they were answered: the aimlapi generate and
-        custom routes and the gcui-art gcui_generate and gcui_custom routes alike."""
-        return sum(1 for request in self.requests if request.route in GENERATE_ROUTES)
-
-    def fetch_batches(self) -> list[list[str]]:
-        """The ids asked for by each well-formed GET / call, in order."""
-        batches = []
-        for request in self.requests:
-            if request.route == "fetch":
-                ids = _parse_ids(request.query)
-                if isinstance(ids, list):
-                    batches.append(ids)
-        return batches
-
-    def gcui_get_batches(self) -> list[list[str]]:
-        """The ids asked for by each GET /api/get call, in order (split on commas as gcui-art does);
-        a call without ids (the whole feed) appears as an empty list."""
-        return [_gcui_ids(request.query) for request in self.requests if request.route == "gcui_get"]
 
     # ---------------------------------------------------------------- app wiring
 
@@ -655,144 +396,3 @@ class FakeMusicApi(LoopbackServer):
 
 
 # -------------------------------------------------------------------- helpers
-
-
-def _gateway_error(request: web.Request, status: int, message: str) -> web.Response:
-    request_id = str(uuid.uuid4())
-    body = {
-        "message": message.replace("{request_id}", request_id),
-        "path": request.path,
-        "requestId": request_id,
-        "statusCode": status,
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    return web.json_response(body, status=status)
-
-
-def _gcui_error(status: int, error: str) -> web.Response:
-    return web.json_response({"error": error}, status=status)
-
-
-def _gcui_ids(query: Mapping[str, str]) -> list[str]:
-    """gcui-art `ids=a,b` → ["a", "b"]; absent or empty → [] (the whole feed)."""
-    raw = query.get("ids", "")
-    return raw.split(",") if raw else []
-
-
-def _js_truthy(value: object) -> bool:
-    """JavaScript `Boolean(value)` for a JSON value."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value != 0 and not math.isnan(value)
-    if isinstance(value, str):
-        return value != ""
-    return True
-
-
-def _js_string(value: object) -> str:
-    """A JSON value as the string Suno would see; absent/null become ""."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _access_denied() -> web.Response:
-    return web.Response(status=403, text=ACCESS_DENIED_BODY)
-
-
-async def _send_bytes(request: web.Request, data: bytes, content_type: str, *, with_length: bool) -> web.StreamResponse:
-    response = web.StreamResponse(status=200)
-    response.content_type = content_type
-    if with_length:
-        response.content_length = len(data)
-    else:
-        response.enable_chunked_encoding()
-    await response.prepare(request)
-    for offset in range(0, len(data), _CHUNK_SIZE):
-        await response.write(data[offset : offset + _CHUNK_SIZE])
-    await response.write_eof()
-    return response
-
-
-async def _json_body(request: web.Request) -> object:
-    """The parsed JSON body, or None (zod's `undefined`) when it is absent, not JSON or not sent as JSON."""
-    if request.content_type != "application/json":
-        return None
-    return json_or_none(await request.text())
-
-
-def _parse_ids(query: Mapping[str, str]) -> list[str] | str:
-    """qs-style `ids[0]=a&ids[1]=b` → ["a", "b"]; otherwise the zod-style issue text."""
-    indexed: list[tuple[int, str]] = []
-    for key, value in query.items():
-        match = re.fullmatch(r"ids\[(\d+)\]", key)
-        if match:
-            indexed.append((int(match.group(1)), value))
-    if indexed:
-        return [value for _, value in sorted(indexed, key=lambda pair: pair[0])]
-    if "ids" in query:
-        return 'Expected array, received string at "ids"'
-    return 'Required at "ids"'
-
-
-def _zod_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _drop_blank_lines(lyrics: str) -> str:
-    return "\n".join(line for line in lyrics.split("\n") if line.strip())
-
-
-def _compose_song(description: str, instrumental: bool) -> tuple[str, str, str]:
-    """The title, tags and lyrics "Suno" writes for a description, deterministically."""
-    digest = hashlib.sha256(description.encode()).digest()
-    words = re.findall(r"[\w']+", description)
-    title = " ".join(words[:4]).title() or "Untitled"
-    tags = _STYLE_BANK[digest[0] % len(_STYLE_BANK)]
-    if instrumental:
-        return title, tags, ""
-    subject = " ".join(words[:6]).lower() or "nothing at all"
-    lyrics = (
-        f"[Verse]\nI keep thinking of {subject}\nEvery day it's on my mind\n\n"
-        f"[Chorus]\nOh, {subject}\nWe will be fine\n\n"
-        f"[Outro]\n{title}"
-    )
-    return title, tags, lyrics
-
-
-def _duration_for(clip_id: str) -> float:
-    """A v3.5-plausible length (60 s to 4 min) derived from the id."""
-    spread = int(hashlib.sha256(clip_id.encode()).hexdigest()[:8], 16) % 18_000
-    return round(60 + spread / 100, 2)
-
-
-@functools.lru_cache(maxsize=32)
-def _fake_mp3(clip_id: str, size: int) -> bytes:
-    id3_header = b"ID3\x04\x00\x00\x00\x00\x00\x00"  # ID3v2.4, no flags, empty tag
-    frame_header = b"\xff\xfb\x90\x64"  # MPEG-1 Layer III, 128 kbit/s, 44.1 kHz
-    payload = random.Random(f"fake-mp3:{clip_id}").randbytes(max(size, 0))
-    return (id3_header + frame_header + payload)[: max(size, 0)]
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-TINY_PNG: bytes = (
-    b"\x89PNG\r\n\x1a\n"
-    + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-    + _png_chunk(b"IDAT", zlib.compress(b"\x00\x80\x40\xff"))
-    + _png_chunk(b"IEND", b"")
-)
-_TINY_MP4 = struct.pack(">I", 20) + b"ftypisom\x00\x00\x02\x00isom"

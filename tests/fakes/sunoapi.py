@@ -36,7 +36,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer, RecordedRequest, json_or_none
-from tests.fakes.music_api import TINY_PNG, _compose_song, _duration_for, _fake_mp3, _send_bytes
+from tests.fakes.music_api_wire import TINY_PNG, _compose_song, _duration_for, _fake_mp3, _send_bytes
 
 Route = Literal["generate", "record", "credit", "file"]
 """Routes that accept injected failures: generate (POST /api/v1/generate), record (record-info), credit, and file
