@@ -74,7 +74,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeDiscord:
-    """In-process fake of Discord's HTTP API v10 and gateway. See tests/test_fake_discord.py for use."""
+    """In-process fake of Discord's HTTP API v10 and gateway. See tests/fake_discord/ for use."""
 
     def __init__(
         self,
