@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import re
 import secrets
 import time
-import traceback
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import yarl
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from tests.fakes.discord_commands import CommandRoutes
-from tests.fakes.discord_faults import FAULT_ROUTES, FaultInjector, InjectedFailure, match_route
-from tests.fakes.discord_gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS, GatewayServer
-from tests.fakes.discord_interactions import (
-    APPLICATION_COMMAND,
-    MESSAGE_COMPONENT,
-    MODAL_SUBMIT,
-    InteractionBuilder,
-    InteractionRoutes,
-    ModalValue,
-)
+from tests.fakes.discord_faults import FAULT_ROUTES, FaultInjector
+from tests.fakes.discord_gateway import GatewayServer
+from tests.fakes.discord_interactions import InteractionBuilder, InteractionRoutes
 from tests.fakes.discord_messages import ChannelRoutes, MessageStore
 from tests.fakes.discord_models import (
-    DEFAULT_BOT_PERMISSIONS,
-    DEFAULT_EVERYONE_PERMISSIONS,
-    DEFAULT_MEMBER_PERMISSIONS,
     MIB,
     AttachmentOption,
     ChannelOption,
@@ -39,9 +26,7 @@ from tests.fakes.discord_models import (
     FakeChannel,
     FakeGuild,
     FakeInteraction,
-    FakeMember,
     FakeMessage,
-    FakeRole,
     FakeUser,
     RecordedRequest,
     RoleOption,
@@ -49,7 +34,8 @@ from tests.fakes.discord_models import (
     UserOption,
 )
 from tests.fakes.discord_redirect import API_BASE_VARIABLE, GATEWAY_VARIABLE
-from tests.fakes.discord_validation import DiscordHTTPError, UploadedFile, json_response
+from tests.fakes.discord_server_http import Handler, HttpPlumbing
+from tests.fakes.discord_server_world import WorldBuilding
 
 if TYPE_CHECKING:
     import discord
@@ -62,18 +48,14 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "FakeMessage",
+    "Handler",
     "RecordedRequest",
     "RoleOption",
     "UserOption",
 ]
 
-_FILE_FIELD = re.compile(r"files\[(\d+)\]")
-_UNAUTHENTICATED_PREFIXES = ("/webhooks/", "/interactions/")
-_RECORD = web.RequestKey("record", RecordedRequest)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-class FakeDiscord:
+class FakeDiscord(WorldBuilding, HttpPlumbing):
     """In-process fake of Discord's HTTP API v10 and gateway. See tests/fake_discord/ for use."""
 
     def __init__(
@@ -207,177 +189,6 @@ class FakeDiscord:
     def advance(self, seconds: float) -> None:
         self.clock_offset += seconds
 
-    # --- world building -----------------------------------------------------------------------------------
-
-    def add_guild(
-        self,
-        *,
-        name: str = "Test Guild",
-        premium_tier: int = 0,
-        bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
-        everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
-    ) -> int:
-        """Add a guild the bot is in; the bot's permissions come from its managed role, on top of @everyone."""
-        guild_id = self.new_id()
-        guild = FakeGuild(guild_id, name, premium_tier, owner_id=self.owner_user_id, created_at=self.now())
-        guild.roles[guild_id] = FakeRole(guild_id, "@everyone", everyone_permissions)
-        _check_covers(everyone_permissions, bot_permissions, "the bot")
-        bot_user = self.users[self.bot_user_id]
-        bot_role = FakeRole(self.new_id(), bot_user.name, bot_permissions, position=1, managed=True)
-        guild.roles[bot_role.id] = bot_role
-        guild.members[self.bot_user_id] = FakeMember(bot_user, [bot_role.id], self.now())
-        guild.members[self.owner_user_id] = FakeMember(self.users[self.owner_user_id], [], self.now())
-        self.guilds[guild_id] = guild
-        joined = guild.to_payload(bot_user_id=self.bot_user_id)
-        del joined["unavailable"]  # a guild joined mid-session has no "unavailable" key: discord.py's guild_join
-        self.gateway.broadcast("GUILD_CREATE", joined, intent=INTENT_GUILDS)
-        return guild_id
-
-    def add_channel(self, guild_id: int, *, name: str = "general") -> int:
-        """Add a text channel (no permission overwrites)."""
-        guild = self.guilds[guild_id]
-        channel = FakeChannel(self.new_id(), guild_id, name, position=len(guild.channels))
-        guild.channels[channel.id] = channel
-        self.channels[channel.id] = channel
-        self.store.add_channel(channel.id)
-        self.gateway.broadcast("CHANNEL_CREATE", channel.to_payload(), intent=INTENT_GUILDS)
-        return channel.id
-
-    def add_role(self, guild_id: int, *, name: str, permissions: int = 0, mentionable: bool = False) -> int:
-        guild = self.guilds[guild_id]
-        role = FakeRole(self.new_id(), name, permissions, position=len(guild.roles), mentionable=mentionable)
-        guild.roles[role.id] = role
-        payload = {"guild_id": str(guild_id), "role": role.to_payload()}
-        self.gateway.broadcast("GUILD_ROLE_CREATE", payload, intent=INTENT_GUILDS)
-        return role.id
-
-    def add_member(
-        self,
-        guild_id: int,
-        *,
-        name: str = "member",
-        permissions: int = DEFAULT_MEMBER_PERMISSIONS,
-        bot: bool = False,
-        roles: Sequence[int] = (),
-    ) -> int:
-        """Add a user to the guild; permissions beyond @everyone's come from a role made for this member."""
-        guild = self.guilds[guild_id]
-        everyone_permissions = guild.roles[guild_id].permissions
-        _check_covers(everyone_permissions, permissions, f"member {name!r}")
-        user = FakeUser(self.new_id(), name, bot=bot)
-        self.users[user.id] = user
-        role_ids = list(roles)
-        if permissions != everyone_permissions:
-            role_ids.append(self.add_role(guild_id, name=f"{name}-permissions", permissions=permissions))
-        member = FakeMember(user, role_ids, self.now())
-        guild.members[user.id] = member
-        payload = member.to_payload() | {"guild_id": str(guild_id)}
-        self.gateway.broadcast("GUILD_MEMBER_ADD", payload, intent=INTENT_GUILD_MEMBERS)
-        return user.id
-
-    def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
-        """Change what the bot may do in a guild (its managed role), e.g. to take away SEND_MESSAGES."""
-        guild = self.guilds[guild_id]
-        _check_covers(guild.roles[guild_id].permissions, permissions, "the bot")
-        bot_role = guild.roles[guild.members[self.bot_user_id].role_ids[0]]
-        bot_role.permissions = permissions
-        payload = {"guild_id": str(guild_id), "role": bot_role.to_payload()}
-        self.gateway.broadcast("GUILD_ROLE_UPDATE", payload, intent=INTENT_GUILDS)
-
-    # --- acting as Discord's users ------------------------------------------------------------------------
-
-    async def invoke_command(
-        self,
-        name: str,
-        options: dict[str, Any] | None = None,
-        *,
-        guild_id: int,
-        channel_id: int,
-        user_id: int,
-        subcommand: str | None = None,
-        app_permissions: int | None = None,
-        attachment_size_limit: int | None = None,
-    ) -> FakeInteraction:
-        """Dispatch a chat-input command. `subcommand` is "sub" or "group sub". Values: see infer_option_type."""
-        data = self._builder.command_data(name, options or {}, guild_id=guild_id, subcommand=subcommand)
-        return self._dispatch_interaction(
-            self._builder.new_interaction(
-                APPLICATION_COMMAND,
-                data,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                app_permissions=app_permissions,
-                attachment_size_limit=attachment_size_limit,
-            )
-        )
-
-    async def click_button(self, message_id: int, custom_id: str, *, user_id: int) -> FakeInteraction:
-        return await self._use_component(message_id, custom_id, user_id=user_id, values=None)
-
-    async def choose_options(
-        self, message_id: int, custom_id: str, values: Sequence[str], *, user_id: int
-    ) -> FakeInteraction:
-        """Pick `values` in a select menu on a message."""
-        return await self._use_component(message_id, custom_id, user_id=user_id, values=list(values))
-
-    async def _use_component(
-        self, message_id: int, custom_id: str, *, user_id: int, values: list[str] | None
-    ) -> FakeInteraction:
-        message = self.message(message_id)
-        component = self._builder.find_component(message, custom_id)
-        if component.get("disabled"):
-            raise ValueError(f"component {custom_id!r} is disabled; a user cannot use it")
-        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"], "id": component.get("id")}
-        if values is not None:
-            data["values"] = values
-        guild_id = self.channels[message.channel_id].guild_id
-        interaction = self._builder.new_interaction(
-            MESSAGE_COMPONENT, data, guild_id=guild_id, channel_id=message.channel_id, user_id=user_id, message=message
-        )
-        return self._dispatch_interaction(interaction)
-
-    async def submit_modal(
-        self, custom_id: str, values: Mapping[str, ModalValue], *, guild_id: int, channel_id: int, user_id: int
-    ) -> FakeInteraction:
-        """Submit the modal the bot last showed with this custom_id, filling in `values` by input custom_id.
-
-        Text inputs take a str, selects and file uploads a list of values, checkboxes a bool. The submitted
-        components mirror the modal's own layout (action rows or labels), as Discord's client sends them.
-        """
-        shown = next(
-            (i for i in reversed(self.interactions.values()) if i.modal and i.modal.get("custom_id") == custom_id),
-            None,
-        )
-        if shown is None or shown.modal is None:
-            raise LookupError(f"the bot never showed a modal with custom_id {custom_id!r}")
-        data = {"custom_id": custom_id, "components": self._builder.modal_submit_components(shown.modal, values)}
-        interaction = self._builder.new_interaction(
-            MODAL_SUBMIT,
-            data,
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            message=shown.source_message,
-        )
-        return self._dispatch_interaction(interaction)
-
-    async def disconnect_bot(self, code: int = 4000) -> None:
-        """Drop the bot's gateway connection like a network failure would; discord.py reconnects by itself."""
-        session = self.gateway.current
-        if session is None:
-            raise RuntimeError("no bot is connected to the fake gateway")
-        await session.close(code, "Fake disconnect")
-
-    def _dispatch_interaction(self, interaction: FakeInteraction) -> FakeInteraction:
-        session = self.gateway.current
-        if session is None or not session.identified:
-            raise RuntimeError("no bot is connected to the fake gateway")
-        self.interactions[interaction.id] = interaction
-        self.interactions_by_token[interaction.token] = interaction
-        session.dispatch("INTERACTION_CREATE", interaction.payload)
-        return interaction
-
     # --- fault injection ----------------------------------------------------------------------------------
 
     def fail_next(
@@ -477,168 +288,3 @@ class FakeDiscord:
         lines += [f"armed fault {fault}" for fault in self.faults.pending()]
         lines += [f"internal error {e}" for e in self.internal_errors]
         return "\n".join(lines)
-
-    # --- HTTP plumbing ------------------------------------------------------------------------------------
-
-    async def _hold(self, seconds: float) -> None:
-        """Sleep for a delay_next hold; stop() cuts it short, so a held request never delays shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-
-    def _route_adder(self, app: web.Application) -> Callable[[str, str, Handler], None]:
-        def add(method: str, path: str, handler: Handler) -> None:
-            app.router.add_route(method, r"/api/v{version:\d+}" + path, handler)
-
-        return add
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/gateway-ws"):
-            return await handler(request)
-        path = re.sub(r"^/api/v\d+", "", request.path)
-        response_delay = 0.0
-        record = RecordedRequest(request.method, path, dict(request.query), None, [], at=self.now())
-        request[_RECORD] = record
-        self.requests.append(record)
-        try:
-            needs_bot_token = request.path.startswith("/api/") and not path.startswith(_UNAUTHENTICATED_PREFIXES)
-            if needs_bot_token and request.headers.get("Authorization") != f"Bot {self.bot_token}":
-                raise DiscordHTTPError(401, 0, "401: Unauthorized")
-            matched = match_route(request.method, path)
-            response_delay = self.faults.response_delay(matched[0]) if matched else 0.0
-            failure = await self.faults.before_handling(matched[0]) if matched else None
-            response: web.StreamResponse
-            if self._closing.is_set():  # stop() cut a hold short: the fake is going away, handle nothing more
-                response = json_response({"message": "503: Service Unavailable", "code": 0}, status=503)
-            elif matched and failure:
-                response = await self._injected_failure(request, matched[1], failure)
-            else:
-                response = await handler(request)
-        except DiscordHTTPError as error:
-            response = json_response(error.body(), status=error.status)
-            record.error_code = error.code
-        except web.HTTPException as error:
-            if error.status == 404:
-                self.unhandled_routes.append(record)
-            body = {"message": f"{error.status}: {error.reason}", "code": 0}
-            response = json_response(body, status=error.status)
-        except Exception:
-            # A bug in the fake: answer 400 (a 5xx would make discord.py retry for ~25 s) and keep the trace.
-            self.internal_errors.append(traceback.format_exc())
-            response = json_response({"message": "FakeDiscord internal error", "code": 0}, status=400)
-        if response_delay:
-            await self._hold(response_delay)
-        record.status = response.status
-        if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
-            record.response = json.loads(bytes(response.body))  # type: ignore[arg-type]
-        return response
-
-    async def _injected_failure(
-        self, request: web.Request, params: Mapping[str, str], failure: InjectedFailure
-    ) -> web.Response:
-        """Answer with an armed failure without handling the request; keep what the bot sent for inspection."""
-        record = request[_RECORD]
-        record.injected = True
-        record.error_code = failure.code
-        with contextlib.suppress(DiscordHTTPError):
-            await self.read_body(request)
-        interaction = self.interactions_by_token.get(params.get("token", ""))
-        if interaction is not None:
-            interaction.errors.append((failure.status, failure.code))
-        return failure.response()
-
-    async def read_body(self, request: web.Request) -> tuple[Any, list[UploadedFile]]:
-        """JSON body, or multipart payload_json + files[n], as discord.py sends them."""
-        files: list[UploadedFile] = []
-        payload: Any = None
-        try:
-            if request.content_type == "multipart/form-data":
-                reader = await request.multipart()
-                async for part in reader:
-                    if not isinstance(part, BodyPartReader):
-                        continue
-                    if part.name == "payload_json":
-                        payload = json.loads(await part.text())
-                    elif part.name and (match := _FILE_FIELD.fullmatch(part.name)):
-                        data = bytes(await part.read(decode=False))
-                        filename = part.filename or f"file{match[1]}"
-                        content_type = part.headers.get("Content-Type", "application/octet-stream")
-                        files.append(UploadedFile(int(match[1]), filename, content_type, data))
-            else:
-                raw = await request.read()
-                payload = json.loads(raw) if raw else None
-        except ValueError as error:
-            raise DiscordHTTPError(400, 50109, "The request body contains invalid JSON.") from error
-        record = request[_RECORD]
-        record.json, record.files = payload, files
-        return payload, files
-
-    # --- REST: users, application, guilds, channels ---------------------------------------------------------
-
-    async def _get_me(self, request: web.Request) -> web.Response:
-        return json_response(self.users[self.bot_user_id].to_payload() | {"verified": True, "mfa_enabled": False})
-
-    async def _get_user(self, request: web.Request) -> web.Response:
-        user = self.users.get(int(request.match_info["user_id"]))
-        if user is None:
-            raise DiscordHTTPError(404, 10013, "Unknown User")
-        return json_response(user.to_payload())
-
-    async def _get_application(self, request: web.Request) -> web.Response:
-        return json_response(
-            {
-                "id": str(self.application_id),
-                "name": self.users[self.bot_user_id].name,
-                "icon": None,
-                "description": "",
-                "summary": "",
-                "type": None,
-                "bot_public": True,
-                "bot_require_code_grant": False,
-                "verify_key": "0" * 64,
-                "flags": self.application_flags,
-                "owner": self.users[self.owner_user_id].to_payload(),
-                "team": None,
-                "bot": self.users[self.bot_user_id].to_payload(),
-                "redirect_uris": [],
-                "interactions_endpoint_url": None,
-                "rpc_origins": [],
-                "tags": [],
-                "approximate_guild_count": len(self.guilds),
-                "integration_types_config": {"0": {}},
-            }
-        )
-
-    async def _get_gateway(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
-
-    def _guild(self, request: web.Request) -> FakeGuild:
-        guild = self.guilds.get(int(request.match_info["guild_id"]))
-        if guild is None:
-            raise DiscordHTTPError(404, 10004, "Unknown Guild")
-        return guild
-
-    async def _get_guild(self, request: web.Request) -> web.Response:
-        payload = self._guild(request).to_payload(bot_user_id=self.bot_user_id)
-        for key in ("channels", "members", "threads", "presences", "voice_states", "joined_at", "large", "lazy"):
-            payload.pop(key, None)
-        return json_response(payload)
-
-    async def _get_guild_channels(self, request: web.Request) -> web.Response:
-        return json_response([channel.to_payload() for channel in self._guild(request).channels.values()])
-
-    async def _get_member(self, request: web.Request) -> web.Response:
-        member = self._guild(request).members.get(int(request.match_info["user_id"]))
-        if member is None:
-            raise DiscordHTTPError(404, 10007, "Unknown Member")
-        return json_response(member.to_payload())
-
-
-def _check_covers(everyone_permissions: int, permissions: int, who: str) -> None:
-    """Role permissions only add up, so nobody can have fewer permissions than @everyone."""
-    if everyone_permissions & ~permissions:
-        raise ValueError(
-            f"{who} cannot lack permissions that @everyone has ({everyone_permissions & ~permissions:#x}); "
-            "pass a smaller everyone_permissions to add_guild"
-        )
