@@ -16,7 +16,8 @@ from aiohttp import web
 from tests.fakes.discord_commands import CommandRoutes
 from tests.fakes.discord_faults import FAULT_ROUTES, FaultInjector
 from tests.fakes.discord_gateway import GatewayServer
-from tests.fakes.discord_interactions import InteractionBuilder, InteractionRoutes
+from tests.fakes.discord_interaction_builder import InteractionBuilder
+from tests.fakes.discord_interactions import InteractionRoutes
 from tests.fakes.discord_messages import ChannelRoutes, MessageStore
 from tests.fakes.discord_models import (
     MIB,
