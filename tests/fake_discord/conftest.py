@@ -1,4 +1,4 @@
-"""Fixtures for the fake Discord tests: a fake Discord with a guild, channels and users."""
+"""Fixtures for the fake Discord tests: a fake Discord with one guild, one text channel and one member."""
 
 from __future__ import annotations
 
