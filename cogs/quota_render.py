@@ -179,6 +179,11 @@ def _left(left: int | None, limit: int) -> str:
     return f"**{left}** of {limit} left"
 
 
+def _add_left(embed: discord.Embed, name: str, left: int | None, limit: int, resets: datetime) -> None:
+    """One "what is left, and when it resets" line of /music-quota."""
+    embed.add_field(name=name, value=f"{_left(left, limit)} · resets {discord_time(resets)}", inline=False)
+
+
 def render_quota_status(status: QuotaStatus) -> discord.Embed:
     snapshot, windows = status.snapshot, status.windows
     limits = snapshot.limits
@@ -187,35 +192,15 @@ def render_quota_status(status: QuotaStatus) -> discord.Embed:
         embed.description = f"⛔ {NOT_ALLOWED_MESSAGE}"
     elif snapshot.blocked:
         embed.description = f"⛔ {BLOCKED_MESSAGE}"
-    embed.add_field(
-        name="This server today",
-        value=f"{_left(snapshot.server_today_left, limits.daily)} · resets {discord_time(windows.next_day)}",
-        inline=False,
-    )
-    embed.add_field(
-        name="This server this month",
-        value=f"{_left(snapshot.server_month_left, limits.monthly)} · resets {discord_time(windows.next_month)}",
-        inline=False,
-    )
-    embed.add_field(
-        name="You today",
-        value=f"{_left(snapshot.member_today_left, limits.per_member_daily)} · resets {discord_time(windows.next_day)}",
-        inline=False,
-    )
+    _add_left(embed, "This server today", snapshot.server_today_left, limits.daily, windows.next_day)
+    _add_left(embed, "This server this month", snapshot.server_month_left, limits.monthly, windows.next_month)
+    _add_left(embed, "You today", snapshot.member_today_left, limits.per_member_daily, windows.next_day)
     cooldown = f"ready {discord_time(snapshot.cooldown_ends)}" if snapshot.cooldown_ends else "ready now"
     embed.add_field(name="Your cooldown", value=cooldown)
     running_limit = "unlimited" if limits.max_concurrent == UNLIMITED else str(limits.max_concurrent)
     embed.add_field(name="Running now", value=f"{snapshot.running} (at most {running_limit} at once)")
     budget = status.budget
     if budget.is_set:
-        embed.add_field(
-            name="The bot today, all servers",
-            value=f"{_left(budget.left_today, budget.daily)} · resets {discord_time(windows.next_day)}",
-            inline=False,
-        )
-        embed.add_field(
-            name="The bot this month, all servers",
-            value=f"{_left(budget.left_month, budget.monthly)} · resets {discord_time(windows.next_month)}",
-            inline=False,
-        )
+        _add_left(embed, "The bot today, all servers", budget.left_today, budget.daily, windows.next_day)
+        _add_left(embed, "The bot this month, all servers", budget.left_month, budget.monthly, windows.next_month)
     return embed
