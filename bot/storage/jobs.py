@@ -246,13 +246,11 @@ class JobStore:
         """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once.
         A job already finished stays as it ended; one another process holds raises JobTakenOverError."""
         async with self._database.transaction() as connection:
-            ended = await connection.execute_fetchall(
-                f"SELECT 1 FROM jobs WHERE id = ? AND status NOT IN ({_POSITIONAL_UNFINISHED})",
-                (job_id, *_UNFINISHED_VALUES.values()),
-            )
-            if list(ended):
+            (held,) = await connection.execute_fetchall("SELECT status, owner FROM jobs WHERE id = ?", (job_id,))
+            if JobStatus(held["status"]).is_finished:
                 return await self.get(job_id)
-            await _check_owner(connection, job_id, owner)
+            if held["owner"] != owner:
+                raise JobTakenOverError(job_id)
             rows = await connection.execute_fetchall(
                 "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
             )
