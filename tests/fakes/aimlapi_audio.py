@@ -10,7 +10,6 @@ like the signed CDN links the real API hands out.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -40,7 +39,7 @@ from tests.fakes.aimlapi_audio_shapes import (
     Route,
     _Field,
 )
-from tests.fakes.loopback import LoopbackServer, RecordedRequest
+from tests.fakes.loopback import RecordedRequest
 from tests.fakes.music_api_shapes import (
     BODY_VALIDATION_MESSAGE,
     GATEWAY_MESSAGES,
@@ -49,7 +48,15 @@ from tests.fakes.music_api_shapes import (
     UNAUTHORIZED_MESSAGE,
     Interception,
 )
-from tests.fakes.music_api_wire import _access_denied, _fake_mp3, _gateway_error, _json_body, _send_bytes, _zod_type
+from tests.fakes.music_api_wire import (
+    AimlGatewayFaults,
+    _access_denied,
+    _fake_mp3,
+    _gateway_error,
+    _json_body,
+    _send_bytes,
+    _zod_type,
+)
 
 __all__ = [
     "AUDIO_PATH",
@@ -77,7 +84,7 @@ __all__ = [
 ]
 
 
-class FakeAimlAudioApi(LoopbackServer):
+class FakeAimlAudioApi(AimlGatewayFaults):
     """aiohttp server on 127.0.0.1 (random port) that behaves like aimlapi's `/v2/generate/audio`."""
 
     def __init__(
@@ -133,22 +140,7 @@ class FakeAimlAudioApi(LoopbackServer):
     ) -> None:
         """Answer the next `times` requests to `route` with exactly this status and body (dicts/lists as JSON).
         No generation is created by an answered-this-way submit."""
-        text = body if isinstance(body, str) else json.dumps(body)
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=status, text=text, content_type=content_type)
-
-        self._intercept(route, respond, times)
-
-    def fail_with_gateway_error(self, route: Route, status: int, *, message: str | None = None, times: int = 1) -> None:
-        """aimlapi gateway error {message, path, requestId, statusCode, timestamp}; `message` defaults to the
-        documented one for 401/403/429/500/502/503/504 and may hold a `{request_id}` placeholder."""
-        text = message if message is not None else GATEWAY_MESSAGES[status]
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return _gateway_error(request, status, text)
-
-        self._intercept(route, respond, times)
+        self.answer_next(route, status=status, body=body, content_type=content_type, times=times)
 
     def hang_next(self, route: Route, *, seconds: float = 3600, times: int = 1) -> None:
         """Hold the next `times` requests to `route` for `seconds`, then answer normally (stop() ends the hold

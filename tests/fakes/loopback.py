@@ -97,6 +97,23 @@ class LoopbackServer:
 
         return endpoint
 
+    def answer_next(
+        self,
+        route: str,
+        *,
+        status: int,
+        body: str | dict[str, Any] | list[Any],
+        content_type: str = "application/json",
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests to `route` with exactly this status and body (dicts/lists as JSON)."""
+        text = body if isinstance(body, str) else json.dumps(body)
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=status, text=text, content_type=content_type)
+
+        self._intercept(route, respond, times)
+
     def _intercept(self, route: str, interception: Interception, times: int) -> None:
         if route not in self._interceptions:
             raise ValueError(f"unknown route {route!r}; expected one of {sorted(self._interceptions)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import deque
@@ -12,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import LoopbackServer, RecordedRequest
+from tests.fakes.loopback import RecordedRequest
 from tests.fakes.music_api_shapes import (
     GATEWAY_MESSAGES,
     GCUI_ERRORS,
@@ -30,6 +29,7 @@ from tests.fakes.music_api_shapes import (
     StatusCase,
 )
 from tests.fakes.music_api_wire import (
+    AimlGatewayFaults,
     _fake_mp3,
     _gateway_error,
     _gcui_error,
@@ -38,7 +38,7 @@ from tests.fakes.music_api_wire import (
 )
 
 
-class MusicApiControls(LoopbackServer):
+class MusicApiControls(AimlGatewayFaults):
     """The clip store and settings of FakeMusicApi, and the calls a test makes to steer or inspect it."""
 
     def __init__(
@@ -103,22 +103,7 @@ class MusicApiControls(LoopbackServer):
         times: int = 1,
     ) -> None:
         """Answer the next `times` requests to `route` with exactly this status and body (dicts/lists as JSON)."""
-        text = body if isinstance(body, str) else json.dumps(body)
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=status, text=text, content_type=content_type)
-
-        self._intercept(route, respond, times)
-
-    def fail_with_gateway_error(self, route: Route, status: int, *, message: str | None = None, times: int = 1) -> None:
-        """aimlapi gateway error {message, path, requestId, statusCode, timestamp}; `message` defaults to the
-        documented one for 401/403/429/500/502/503/504 and may hold a `{request_id}` placeholder."""
-        text = message if message is not None else GATEWAY_MESSAGES[status]
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return _gateway_error(request, status, text)
-
-        self._intercept(route, respond, times)
+        self.answer_next(route, status=status, body=body, content_type=content_type, times=times)
 
     def fail_with_plain_text_500(self, route: Route, *, times: int = 1) -> None:
         """Mid-2024 gcui-art crash: 500 with the non-JSON text body "Internal Server Error"."""

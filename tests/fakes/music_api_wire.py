@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from tests.fakes.loopback import json_or_none
-from tests.fakes.music_api_shapes import ACCESS_DENIED_BODY
+from tests.fakes.loopback import LoopbackServer, json_or_none
+from tests.fakes.music_api_shapes import ACCESS_DENIED_BODY, GATEWAY_MESSAGES
 
 _CHUNK_SIZE = 16 * 1024
 _STYLE_BANK = (
@@ -169,3 +169,18 @@ TINY_PNG: bytes = (
     + _png_chunk(b"IEND", b"")
 )
 _TINY_MP4 = struct.pack(">I", 20) + b"ftypisom\x00\x00\x02\x00isom"
+
+
+class AimlGatewayFaults(LoopbackServer):
+    """The AI/ML API gateway's error answers, armed the same way on both of its fakes (the Suno routes and
+    /v2/generate/audio)."""
+
+    def fail_with_gateway_error(self, route: str, status: int, *, message: str | None = None, times: int = 1) -> None:
+        """aimlapi gateway error {message, path, requestId, statusCode, timestamp}; `message` defaults to the
+        documented one for 401/403/429/500/502/503/504 and may hold a `{request_id}` placeholder."""
+        text = message if message is not None else GATEWAY_MESSAGES[status]
+
+        async def respond(request: web.Request) -> web.StreamResponse:
+            return _gateway_error(request, status, text)
+
+        self._intercept(route, respond, times)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import deque
@@ -101,12 +100,7 @@ class SunoTaskApiControls(LoopbackServer):
     ) -> None:
         """Answer the next `times` requests to `route` with exactly this HTTP status and body (dicts/lists as JSON),
         e.g. `fail_with_http("record", 502, BAD_GATEWAY_HTML, "text/html")`."""
-        text = body if isinstance(body, str) else json.dumps(body)
-
-        async def respond(request: web.Request) -> web.StreamResponse:
-            return web.Response(status=status, text=text, content_type=content_type)
-
-        self._intercept(route, respond, times)
+        self.answer_next(route, status=status, body=body, content_type=content_type, times=times)
 
     def hang_next(self, route: Route, *, seconds: float = 3600, times: int = 1) -> None:
         """Hold the next `times` requests to `route` for `seconds`, then answer normally (stop() ends the hold early
