@@ -300,7 +300,13 @@ class JobRuntime:
                 outcome = JobOutcome(job, 0, 0, pause=Pause.DATABASE)
             else:
                 log.exception("job=%d phase=crashed", job.id)
-                finished = await self.jobs.finish(job.id, self.owner, now=self._clock(), reason=FailureReason.INTERNAL)
+                try:
+                    finished = await self.jobs.finish(
+                        job.id, self.owner, now=self._clock(), reason=FailureReason.INTERNAL
+                    )
+                except JobTakenOverError:  # another process holds it now: it settles the job, not this run
+                    log.warning("job=%d phase=taken_over while this run had crashed", job.id)
+                    return None
                 outcome = JobOutcome(finished, 0, 1, FailureReason.INTERNAL)
         log.info(
             "job=%d guild=%d phase=%s delivered=%d/%d seconds=%.1f",
