@@ -23,7 +23,7 @@ import aiohttp
 from bench.instruments import VOTED_SERVER_GUILD, VOTED_SERVER_NOW, TimedDiscord, TimedMusicApi, build_voted_server
 from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService
-from bot.storage import Database, QuotaStore, VoteStore
+from bot.storage import QuotaStore, SqliteDatabase, VoteStore
 from bot.storage.database import Synchronous, bundled_migrations
 from bot.voting import LeaderboardPeriod, VotingService
 from tests.bot_process import BotProcess
@@ -261,7 +261,7 @@ class Bench:
         limits = QuotaLimits(daily=limit, monthly=-1, per_member_daily=-1, cooldown_seconds=0, max_concurrent=-1)
         request = GenerationRequest(GenerationMode.DESCRIPTION, "bench")
         path = self.workdir / f"quota-{synchronous.lower()}.sqlite3"
-        async with Database.open(path, synchronous=synchronous) as database:
+        async with SqliteDatabase.open(path, synchronous=synchronous) as database:
             from bot.clock import utc_now
 
             quota = QuotaService(QuotaStore(database, defaults=limits), clock=utc_now)
@@ -294,13 +294,13 @@ class Bench:
         kept tallies existed (so their migration backfills them, as on an upgrade)."""
         path = self.workdir / "leaderboard.sqlite3"
         before_tallies = [migration for migration in bundled_migrations() if migration.version < 8]
-        async with Database.open(path, migrations=before_tallies):
+        async with SqliteDatabase.open(path, migrations=before_tallies):
             pass
         started = time.perf_counter()
         await asyncio.to_thread(build_voted_server, path, clips, votes_per_clip)
         built = time.perf_counter() - started
         started = time.perf_counter()
-        async with Database.open(path) as database:
+        async with SqliteDatabase.open(path) as database:
             migrated = time.perf_counter() - started
             voting = VotingService(VoteStore(database), clock=lambda: VOTED_SERVER_NOW)
             size = f"{clips:,} clips / {clips * votes_per_clip:,} votes"

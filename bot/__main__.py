@@ -26,7 +26,7 @@ from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.runtime import JobRuntime
 from bot.settings import Settings
-from bot.storage import BotStateStore, Database, JobStore, QuotaStore, VoteStore
+from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
 from bot.storage.database import DatabaseOpenError, MigrationError
 from bot.voting import VotingService
 
@@ -82,7 +82,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
     backend_config = settings.backend_config()
     async with (
-        Database.open(settings.database_path) as database,
+        open_database(settings.database_url, pool_size=settings.database_pool_size) as database,
         # Hostnames that resolve to private addresses are refused at connect time (DNS rebinding), except the
         # backend's own host: a self-hosted backend legitimately lives on localhost.
         aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_config.base_url])) as http,

@@ -246,6 +246,11 @@ class OperatorLimits:
     def allows(self, guild_id: int) -> bool:
         return not self.allowed_guilds or guild_id in self.allowed_guilds
 
+    @property
+    def has_budget(self) -> bool:
+        """A bot-wide daily or monthly budget is set (every reservation then checks the whole bot's use)."""
+        return self.global_daily != UNLIMITED or self.global_monthly != UNLIMITED
+
     def ceiling(self, name: str) -> int:
         """The most `name` may be in any server; -1 when there is no ceiling (always for cooldowns)."""
         return getattr(self.ceilings, name) if name in CEILING_NAMES else UNLIMITED

@@ -7,12 +7,14 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.backends import ADAPTERS, AdapterSpec, BackendConfig, adapter, adapters
 from bot.models import OperatorLimits, QuotaLimits
+from bot.storage.database import is_postgres_url, sqlite_path
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 # Each adapter's spec names the settings it owns; those named as base URLs are checked here as web addresses.
@@ -77,6 +79,11 @@ class Settings(BaseSettings):
     # JOB_LEASE_SECONDS; a job whose lease ran out (its process died) is taken over by another process or start.
     job_lease_seconds: float = Field(default=30.0, gt=0)
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", min_length=1)
+    # Discord sharding: SHARD_COUNT shards in all, this process runs SHARD_IDS of them (unset: Discord's
+    # recommended count, all of them here). Processes coordinate IDENTIFY and interactions through the database.
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+    database_pool_size: int = Field(default=10, ge=1, le=100)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # A download may take at most this long (never past the job's deadline) and must keep at least this pace.
     download_timeout_seconds: float = Field(default=300.0, gt=0)
@@ -94,9 +101,42 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
+        if is_postgres_url(value):
+            parts = urlsplit(value)
+            if not parts.hostname or not parts.path.strip("/"):
+                raise ValueError("must look like postgresql://user:password@host:5432/database")
+            return value
         if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("must look like sqlite:///relative/path or sqlite:////absolute/path")
+            raise ValueError(
+                "must look like sqlite:///relative/path, sqlite:////absolute/path or postgresql://user@host/db"
+            )
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        """`SHARD_IDS=0-7`, `0,2` or `0-3,6`: ranges and single ids, commas or spaces."""
+        if not isinstance(value, str):
+            return value
+        ids: list[int] = []
+        for part in value.replace(",", " ").split():
+            first, dash, last = part.partition("-")
+            if not first.isdigit() or (dash and not last.isdigit()):
+                raise ValueError("must list shard ids like 0-7 or 0,2")
+            ids.extend(range(int(first), int(last) + 1) if dash else [int(first)])
+        if not ids:
+            return None
+        return sorted(set(ids))
+
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("SHARD_IDS needs SHARD_COUNT (the total number of shards over every process)")
+            outside = [shard for shard in self.shard_ids if shard >= self.shard_count]
+            if outside:
+                raise ValueError(f"SHARD_IDS {outside} are not below SHARD_COUNT {self.shard_count}")
+        return self
 
     @field_validator("allowed_guild_ids", mode="before")
     @classmethod
@@ -197,10 +237,21 @@ class Settings(BaseSettings):
 
     @property
     def temp_audio_dir(self) -> Path:
-        """One folder for downloads in flight; emptied at every start (a killed process leaves files behind)."""
+        """One folder for downloads in flight; emptied at every start (a killed process leaves files behind).
+        Each process has its own (by INSTANCE_ID) when they share DATA_DIR with PostgreSQL."""
+        if self.uses_postgres:
+            return (self.data_dir or Path("data")) / "tmp-audio" / _safe_name(self.instance_id)
         return (self.data_dir or self.database_path.parent) / "tmp-audio"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return is_postgres_url(self.database_url)
 
     @property
     def database_path(self) -> Path:
         """The SQLite file: `sqlite:///rel` is relative to the working directory, `sqlite:////abs` absolute."""
-        return Path(self.database_url.removeprefix("sqlite:///"))
+        return sqlite_path(self.database_url)
+
+
+def _safe_name(text: str) -> str:
+    return "".join(character if character.isalnum() or character in "-_." else "_" for character in text)

@@ -20,7 +20,8 @@ if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
     sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
     sys.dont_write_bytecode = False
 
-from bot.storage import Database
+from bot.storage import Database, SqliteDatabase
+from bot.storage.postgres import PostgresDatabase
 from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
@@ -32,10 +33,32 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+pytest_plugins = ["tests.postgres"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The storage suite runs on both engines: a real SQLite file, and a fresh database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        async with SqliteDatabase.open(tmp_path / "musicbot.sqlite3") as sqlite:
+            yield sqlite
+        return
+    from tests.postgres import create_database, drop_database  # the plugin: imported once pytest loaded it
+
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    url = await create_database(admin_url)
+    try:
+        async with PostgresDatabase.open(url) as postgres:
+            yield postgres
+    finally:
+        await drop_database(admin_url, url)
+
+
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with Database.open(tmp_path / "musicbot.sqlite3") as db:
-        yield db
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """For what only SQLite has (its group commit, its read-only readers, its file)."""
+    async with SqliteDatabase.open(tmp_path / "musicbot.sqlite3") as sqlite:
+        yield sqlite
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 from bot.__main__ import build_bot
 from bot.app import MusicBot
 from bot.settings import Settings
-from bot.storage import Database
+from bot.storage import SqliteDatabase
 from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.music_api import FakeMusicApi
@@ -64,7 +64,7 @@ class RunningBot:
 
     async def query(self, sql: str, *parameters: object) -> list[dict[str, Any]]:
         """Reads the bot's own database file, through a separate connection, as an operator would."""
-        async with Database.open(self.settings.database_path) as db:
+        async with SqliteDatabase.open(self.settings.database_path) as db:
             return [dict(row) for row in await db.fetch_all(sql, parameters)]
 
 

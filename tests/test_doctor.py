@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.clock import utc_now
 from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService
-from bot.storage import Database, QuotaStore
+from bot.storage import QuotaStore, SqliteDatabase
 from bot.storage.database import bundled_migrations
 from tests.bot_process import BotProcess
 from tests.fakes.discord_server import FakeDiscord
@@ -44,7 +44,7 @@ async def test_doctor_reports_a_healthy_setup_without_spending(
 async def test_doctor_names_a_wrong_key_and_an_old_database(
     discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
 ) -> None:
-    async with Database.open(tmp_path / "musicbot.sqlite3", migrations=bundled_migrations()[:1]):
+    async with SqliteDatabase.open(tmp_path / "musicbot.sqlite3", migrations=bundled_migrations()[:1]):
         pass
     code, output = await run_doctor(discord_fake, api, tmp_path, aiml_api_key="wrong-key-123")
     assert code == 1
@@ -65,7 +65,7 @@ async def test_doctor_shows_the_budget_used_and_left_without_changing_the_databa
     discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
 ) -> None:
     database = tmp_path / "musicbot.sqlite3"
-    async with Database.open(database) as db:
+    async with SqliteDatabase.open(database) as db:
         quota = QuotaService(QuotaStore(db, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
         for guild_id in (1, 2):
             request = GenerationRequest(GenerationMode.DESCRIPTION, "spent today")

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.models import VoteChoice
-from bot.storage import Database, VoteStore
-from bot.storage.database import bundled_migrations, to_db_time
+from bot.storage import Database, SqliteDatabase, VoteStore
+from bot.storage.database import Transaction, bundled_migrations, to_db_time
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # on the hour
 WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=30), None)
@@ -56,7 +55,7 @@ def random_instant(rng: random.Random) -> datetime:
     return NOW - timedelta(seconds=rng.uniform(0, 35 * 86_400))
 
 
-async def insert_songs(connection: aiosqlite.Connection, rng: random.Random) -> list[str]:
+async def insert_songs(connection: Transaction, rng: random.Random) -> list[str]:
     """Two clips per job in each guild, delivered over 40 days (both clips of a job at the same instant, so
     ties fall to job and position); one clip in ten is still being posted (no message id yet)."""
     jobs: list[tuple[int, int, int, int, str]] = []
@@ -74,13 +73,13 @@ async def insert_songs(connection: aiosqlite.Connection, rng: random.Random) -> 
                 else:
                     delivered = to_db_time(created + timedelta(minutes=1))
                     clips.append((clip_id, job_id, position, 9000 + len(clips), delivered))
-    await connection.executemany(
+    await connection.execute_many(
         """INSERT INTO jobs (id, guild_id, channel_id, requester_id, backend, mode, prompt, instrumental,
                              status, charged, created_at)
            VALUES (?, ?, ?, ?, 'aimlapi-suno', 'description', 'a song', 0, 'delivered', 1, ?)""",
         jobs,
     )
-    await connection.executemany(
+    await connection.execute_many(
         "INSERT INTO clips (id, job_id, position, status, title, message_id, delivered_at)"
         " VALUES (?, ?, ?, 'complete', 'Song', ?, ?)",
         clips,
@@ -88,9 +87,9 @@ async def insert_songs(connection: aiosqlite.Connection, rng: random.Random) -> 
     return [clip[0] for clip in clips]
 
 
-async def insert_votes(connection: aiosqlite.Connection, rng: random.Random, clip_ids: list[str]) -> None:
+async def insert_votes(connection: Transaction, rng: random.Random, clip_ids: list[str]) -> None:
     pairs = {(rng.choice(clip_ids), 5000 + rng.randrange(VOTERS)) for _ in range(VOTES)}
-    await connection.executemany(
+    await connection.execute_many(
         "INSERT INTO votes (clip_id, user_id, value, voted_at) VALUES (?, ?, ?, ?)",
         [
             (clip_id, user_id, 1 if rng.random() < 0.6 else -1, to_db_time(random_instant(rng)))
@@ -141,7 +140,8 @@ async def assert_kept_tallies_match_a_recount(database: Database) -> None:
         )
         counted = await database.fetch_all(
             f"""SELECT jobs.guild_id, {period} AS period, votes.clip_id,
-                       sum(votes.value = 1) AS up, sum(votes.value = -1) AS down
+                       count(*) FILTER (WHERE votes.value = 1) AS up,
+                       count(*) FILTER (WHERE votes.value = -1) AS down
                 FROM votes JOIN clips ON clips.id = votes.clip_id JOIN jobs ON jobs.id = clips.job_id
                 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
         )
@@ -179,11 +179,11 @@ async def test_the_migration_backfills_tallies_from_existing_votes(tmp_path: Pat
     path = tmp_path / "old.sqlite3"
     rng = random.Random(8)
     before_tallies = [migration for migration in bundled_migrations() if migration.version < 8]
-    async with Database.open(path, migrations=before_tallies) as old, old.transaction() as connection:
+    async with SqliteDatabase.open(path, migrations=before_tallies) as old, old.transaction() as connection:
         clip_ids = await insert_songs(connection, rng)
         await insert_votes(connection, rng, clip_ids)
-    async with Database.open(path) as upgraded:
-        assert await upgraded.user_version() >= 8
+    async with SqliteDatabase.open(path) as upgraded:
+        assert await upgraded.schema_version() >= 8
         await assert_kept_tallies_match_a_recount(upgraded)
         await assert_leaderboards_match_a_recount(upgraded)
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bot.errors import QuotaExceededError, UserFacingError
@@ -23,7 +24,7 @@ from bot.models import (
     Requester,
 )
 from bot.quota import QuotaService, UsagePeriod
-from bot.storage import Database, JobStore, QuotaStore
+from bot.storage import Database, JobStore, QuotaStore, SqliteDatabase
 from bot.storage.database import bundled_migrations
 from cogs.quota_render import NOT_ALLOWED_MESSAGE, describe_in_force, render_quota_refusal
 from tests.clock import FakeClock
@@ -75,7 +76,10 @@ async def fail(database: Database, clock: FakeClock, job_id: int) -> None:
 
 
 async def global_counters(database: Database) -> dict[tuple[str, str], int]:
-    rows = await database.fetch_all("SELECT scope, period, used FROM global_counters")
+    """All servers' use per (scope, period); PostgreSQL keeps it in slots by server, summed here."""
+    rows = await database.fetch_all(
+        "SELECT scope, period, sum(used) AS used FROM global_counters GROUP BY scope, period"
+    )
     return {(row["scope"], row["period"]): row["used"] for row in rows}
 
 
@@ -156,7 +160,7 @@ async def test_usage_and_status_show_the_budget(database: Database, clock: FakeC
 
 async def test_migration_backfills_the_budget_from_existing_jobs(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
-    async with Database.open(path, migrations=bundled_migrations()[:6]) as old:
+    async with SqliteDatabase.open(path, migrations=bundled_migrations()[:6]) as old:
         for job_id, guild_id, created_at, charged in [
             (1, 1, "2026-11-26T10:00:00.000000Z", 1),
             (2, 2, "2026-11-27T10:00:00.000000Z", 1),
@@ -170,7 +174,7 @@ async def test_migration_backfills_the_budget_from_existing_jobs(tmp_path: Path)
                    VALUES (?, ?, 2, 3, 'aimlapi-suno', 'description', 'x', 0, 'delivered', ?, ?)""",
                 (job_id, guild_id, charged, created_at),
             )
-    async with Database.open(path) as upgraded:
+    async with SqliteDatabase.open(path) as upgraded:
         assert await global_counters(upgraded) == {
             ("day", "2026-11-26"): 1,
             ("day", "2026-11-27"): 2,
@@ -271,13 +275,28 @@ async def test_cooldown_cutoff_in_sql_is_exact_to_the_microsecond(database: Data
 async def watch_order(database: Database) -> None:
     """Records, inside each transaction, every grant and the moment `daily` became 0: their order in this table
     is the order in which they were written, so a grant after the change is a grant after its commit."""
-    await database.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL)")
+    if database.dialect.name == "sqlite":
+        await database.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL)")
+        await database.execute(
+            "CREATE TRIGGER watch_grant AFTER INSERT ON jobs BEGIN INSERT INTO events (kind) VALUES ('grant'); END"
+        )
+        await database.execute(
+            """CREATE TRIGGER watch_limit AFTER UPDATE OF daily ON guild_limits WHEN NEW.daily = 0
+               BEGIN INSERT INTO events (kind) VALUES ('daily=0'); END"""
+        )
+        return
+    # PostgreSQL: ids are drawn while each transaction holds the server's lock, so they follow commit order.
+    await database.execute("CREATE TABLE events (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL)")
     await database.execute(
-        "CREATE TRIGGER watch_grant AFTER INSERT ON jobs BEGIN INSERT INTO events (kind) VALUES ('grant'); END"
+        """CREATE FUNCTION watch() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO events (kind) VALUES (TG_ARGV[0]); RETURN NULL; END $$"""
     )
     await database.execute(
-        """CREATE TRIGGER watch_limit AFTER UPDATE OF daily ON guild_limits WHEN NEW.daily = 0
-           BEGIN INSERT INTO events (kind) VALUES ('daily=0'); END"""
+        "CREATE TRIGGER watch_grant AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION watch('grant')"
+    )
+    await database.execute(
+        """CREATE TRIGGER watch_limit AFTER UPDATE OF daily ON guild_limits
+           FOR EACH ROW WHEN (NEW.daily = 0) EXECUTE FUNCTION watch('daily=0')"""
     )
 
 
@@ -319,12 +338,20 @@ async def test_a_change_made_by_another_process_holds_at_once(
 ) -> None:
     quota = service(database, clock)
     await quota.reserve_generation(requester(1), REQUEST, backend="t")
-    other = sqlite3.connect(tmp_path / "musicbot.sqlite3")  # an operator's sqlite3 shell
-    try:
-        with other:
-            other.execute("INSERT INTO guild_limits (guild_id, monthly) VALUES (1, 0)")
-    finally:
-        other.close()
+    change = "INSERT INTO guild_limits (guild_id, monthly) VALUES (1, 0)"
+    if database.dialect.name == "sqlite":
+        other = sqlite3.connect(tmp_path / "musicbot.sqlite3")  # an operator's sqlite3 shell
+        try:
+            with other:
+                other.execute(change)
+        finally:
+            other.close()
+    else:
+        elsewhere = await asyncpg.connect(database.url)  # another process's connection
+        try:
+            await elsewhere.execute(change)
+        finally:
+            await elsewhere.close()
     assert (await refused(quota, requester(2))).limit == "monthly"
 
 

@@ -26,8 +26,9 @@ def test_wheel_holds_code_migrations_and_entry_point(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for migration in bundled_migrations():
-        assert f"bot/storage/migrations/{migration.name}" in names
+    for dialect in ("sqlite", "postgresql"):
+        for migration in bundled_migrations(dialect):
+            assert f"bot/storage/migrations/{dialect}/{migration.name}" in names
     for module in ("bot/__main__.py", "bot/backends/sunoapi.py", "cogs/music.py", "cogs/buttons.py"):
         assert module in names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))

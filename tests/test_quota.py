@@ -242,8 +242,8 @@ async def test_refused_in_its_group_then_granted_when_a_job_ended_before_the_dec
     first = await quota.reserve_generation(requester(1), REQUEST, backend="t")
     group_write = database.write_returning
 
-    async def then_the_first_job_ends(sql: str, parameters: Any) -> list[Any]:
-        rows = await group_write(sql, parameters)
+    async def then_the_first_job_ends(sql: str, parameters: Any, **options: Any) -> list[Any]:
+        rows = await group_write(sql, parameters, **options)
         if not rows and "INSERT INTO jobs" in sql:
             monkeypatch.undo()
             await finish(database, clock, first, delivered=True)

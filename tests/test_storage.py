@@ -7,6 +7,7 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.models import (
@@ -22,7 +23,7 @@ from bot.models import (
     VoteChoice,
     VoteTally,
 )
-from bot.storage import Database, JobStore, QuotaStore, VoteStore
+from bot.storage import Database, JobStore, QuotaStore, SqliteDatabase, VoteStore
 from bot.storage.database import Migration, MigrationError, bundled_migrations
 from tests.clock import FakeClock
 
@@ -50,13 +51,13 @@ async def reserve(database: Database, clock: FakeClock) -> int:
 
 async def test_fresh_database_is_at_latest_version_in_wal(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    async with Database.open(path) as db:
-        assert await db.user_version() == len(bundled_migrations())
+    async with SqliteDatabase.open(path) as db:
+        assert await db.schema_version() == len(bundled_migrations())
         row = await db.fetch_one("PRAGMA journal_mode")
         assert row is not None
         assert row[0] == "wal"
-    async with Database.open(path) as db:  # re-opening applies nothing twice
-        assert await db.user_version() == len(bundled_migrations())
+    async with SqliteDatabase.open(path) as db:  # re-opening applies nothing twice
+        assert await db.schema_version() == len(bundled_migrations())
 
 
 async def test_failing_migration_leaves_schema_and_version_untouched(tmp_path: Path) -> None:
@@ -70,7 +71,7 @@ async def test_failing_migration_leaves_schema_and_version_untouched(tmp_path: P
     ]
     path = tmp_path / "db.sqlite3"
     with pytest.raises(MigrationError, match=r"0099_broken\.sql failed and was rolled back"):
-        async with Database.open(path, migrations=migrations):
+        async with SqliteDatabase.open(path, migrations=migrations):
             pass
     connection = sqlite3.connect(path)
     try:
@@ -84,7 +85,7 @@ async def test_failing_migration_leaves_schema_and_version_untouched(tmp_path: P
 async def test_migration_must_bump_user_version(tmp_path: Path) -> None:
     migrations = [*bundled_migrations(), Migration(99, "0099_forgot.sql", "CREATE TABLE t (x);")]
     with pytest.raises(MigrationError, match="must set PRAGMA user_version"):
-        async with Database.open(tmp_path / "db.sqlite3", migrations=migrations):
+        async with SqliteDatabase.open(tmp_path / "db.sqlite3", migrations=migrations):
             pass
 
 
@@ -133,8 +134,8 @@ async def test_finishing_empty_job_refunds_exactly_once(database: Database, cloc
 @pytest.mark.parametrize("old_version", range(1, len(bundled_migrations())))
 async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock: FakeClock, old_version: int) -> None:
     path = tmp_path / "old.sqlite3"
-    async with Database.open(path, migrations=bundled_migrations()[:old_version]) as old:
-        assert await old.user_version() == old_version
+    async with SqliteDatabase.open(path, migrations=bundled_migrations()[:old_version]) as old:
+        assert await old.schema_version() == old_version
         # Rows as the first version of the bot wrote them (still valid in every later schema).
         await old.execute(
             """INSERT INTO jobs (id, guild_id, channel_id, requester_id, backend, mode, prompt, instrumental,
@@ -151,8 +152,8 @@ async def test_upgrading_an_older_database_keeps_its_data(tmp_path: Path, clock:
             " VALUES (1, 3, 7, 'reserve', '2026-11-27T10:00:00.000000Z')"
         )
 
-    async with Database.open(path) as upgraded:
-        assert await upgraded.user_version() == len(bundled_migrations())
+    async with SqliteDatabase.open(path) as upgraded:
+        assert await upgraded.schema_version() == len(bundled_migrations())
         assert (await JobStore(upgraded).get(7)).request == REQUEST
         votes = VoteStore(upgraded)
         action, tally = await votes.toggle("c1", 42, VoteChoice.UP, clock())
@@ -181,17 +182,17 @@ async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> 
     assert await votes.toggle("c1", 7, VoteChoice.UP, clock()) == (VoteAction.ADDED, VoteTally(1, 0))
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.SWITCHED, VoteTally(0, 1))
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.REMOVED, VoteTally(0, 0))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)):
         await database.execute("INSERT INTO votes VALUES ('c1', 7, 1, 'x'), ('c1', 7, -1, 'y')")
 
 
-async def test_grouped_writes_fail_alone_and_commit_together(database: Database, tmp_path: Path) -> None:
+async def test_grouped_writes_fail_alone_and_commit_together(sqlite_database: Database, tmp_path: Path) -> None:
     good = "INSERT INTO bot_state (key, value) VALUES (?, ?) RETURNING key"
     bad = "INSERT INTO quota_counters (guild_id, scope, period, used) VALUES (1, 'day', 'x', -5) RETURNING used"
     results = await asyncio.gather(
-        database.write_returning(good, ("a", "1")),
-        database.write_returning(bad, ()),
-        database.write_returning(good, ("b", "2")),
+        sqlite_database.write_returning(good, ("a", "1")),
+        sqlite_database.write_returning(bad, ()),
+        sqlite_database.write_returning(good, ("b", "2")),
         return_exceptions=True,
     )
     assert [tuple(rows[0]) for rows in (results[0], results[2])] == [("a",), ("b",)]  # type: ignore[index]
@@ -213,16 +214,16 @@ async def test_reads_neither_wait_for_an_open_write_nor_see_it_before_its_commit
     assert [tuple(row) for row in after] == [("synced",)]  # committed: every reader sees it at once
 
 
-async def test_reads_cannot_write(database: Database) -> None:
+async def test_reads_cannot_write(sqlite_database: Database) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        await database.fetch_all("INSERT INTO bot_state (key, value) VALUES ('a', 'b') RETURNING key")
+        await sqlite_database.fetch_all("INSERT INTO bot_state (key, value) VALUES ('a', 'b') RETURNING key")
 
 
 async def test_durability_is_full_unless_asked_otherwise(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "full.sqlite3") as full, full.transaction() as writer:
-        assert [tuple(row) for row in await writer.execute_fetchall("PRAGMA synchronous")] == [(2,)]
+    async with SqliteDatabase.open(tmp_path / "full.sqlite3") as full, full.transaction() as writer:
+        assert [tuple(row) for row in await writer.fetch_all("PRAGMA synchronous")] == [(2,)]
     async with (
-        Database.open(tmp_path / "normal.sqlite3", synchronous="NORMAL") as normal,
+        SqliteDatabase.open(tmp_path / "normal.sqlite3", synchronous="NORMAL") as normal,
         normal.transaction() as writer,
     ):
-        assert [tuple(row) for row in await writer.execute_fetchall("PRAGMA synchronous")] == [(1,)]
+        assert [tuple(row) for row in await writer.fetch_all("PRAGMA synchronous")] == [(1,)]

@@ -1,28 +1,92 @@
-"""The database owner: opens SQLite (WAL), applies numbered migrations, one serialised writer, a few readers."""
+"""What every store needs from a database, whichever it is: reads, one-statement writes, transactions with the
+locks that keep them exact across processes, and numbered migrations. Two thin adapters implement it: SQLite
+(`bot/storage/sqlite.py`, the embedded default) and PostgreSQL (`bot/storage/postgres.py`, for several
+processes). The stores write their SQL once, in the subset both accept, with `?` or `:name` parameters."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import IntEnum
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-import aiosqlite
-
-log = logging.getLogger(__name__)
-
-Synchronous = Literal["FULL", "NORMAL"]
-READERS = 2
+Parameters = Sequence[Any] | Mapping[str, Any]
+DialectName = Literal["sqlite", "postgresql"]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-MINIMUM_SQLITE = (3, 35, 0)  # RETURNING
+
+
+class Row(Protocol):
+    """A result row, by column name or position (sqlite3.Row and asyncpg.Record both are)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+    def keys(self) -> Any: ...
+
+
+class LockSpace(IntEnum):
+    """What a transaction's lock is about. On PostgreSQL each is an advisory lock (space, key) held to the end
+    of the transaction; SQLite's one writer already serialises every write, so it needs none."""
+
+    GUILD_QUOTA = 1  # a server's limits, counters and running jobs
+    BOT_BUDGET = 2  # the bot-wide budget (only when the operator set one)
+    VOTE = 3  # one clip's votes
+    IDENTIFY = 4  # one Discord IDENTIFY bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    space: LockSpace
+    key: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The few places where the two engines need different SQL; everything else is one text."""
+
+    name: DialectName
+    # Row locks for "claim what nobody else is claiming" (nothing on SQLite: its writer is alone).
+    skip_locked: str
+    for_update: str
+
+    def least(self, *values: str) -> str:
+        return f"{'min' if self.name == 'sqlite' else 'least'}({', '.join(values)})"
+
+    def greatest(self, *values: str) -> str:
+        return f"{'max' if self.name == 'sqlite' else 'greatest'}({', '.join(values)})"
+
+    def indexed_by(self, index: str) -> str:
+        """SQLite's planner hint; PostgreSQL chooses by itself."""
+        return f"INDEXED BY {index}" if self.name == "sqlite" else ""
+
+    def plus_seconds(self, stamp: str, seconds: str) -> str:
+        """A stored timestamp (see to_db_time) moved by whole seconds, in the same text format and with the same
+        microseconds, so it still compares exactly as text."""
+        if self.name == "sqlite":
+            return (
+                f"strftime('%Y-%m-%dT%H:%M:%S', substr({stamp}, 1, 19), '+' || {seconds} || ' seconds')"
+                f" || substr({stamp}, 20)"
+            )
+        return (
+            f"to_char(CAST(substr({stamp}, 1, 19) AS TIMESTAMP) + make_interval(secs => {seconds}),"
+            f" 'YYYY-MM-DD\"T\"HH24:MI:SS') || substr({stamp}, 20)"
+        )
+
+
+SQLITE = Dialect("sqlite", skip_locked="", for_update="")
+POSTGRESQL = Dialect("postgresql", skip_locked=" FOR UPDATE SKIP LOCKED", for_update=" FOR UPDATE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,23 +96,24 @@ class Migration:
     sql: str
 
 
-def bundled_migrations() -> list[Migration]:
-    """The numbered SQL files shipped in bot/storage/migrations, in order."""
-    folder = resources.files("bot.storage") / "migrations"
+def bundled_migrations(dialect: DialectName = "sqlite") -> list[Migration]:
+    """The numbered SQL files shipped in bot/storage/migrations/<dialect>, in order. Both series use the same
+    numbers for the same schema; PostgreSQL's starts at a baseline of the schema it joined at."""
+    folder = resources.files("bot.storage") / "migrations" / dialect
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda migration: migration.version)
-    for expected, migration in enumerate(found, start=1):
+    for expected, migration in enumerate(found, start=found[0].version if found else 1):
         if migration.version != expected:
-            raise RuntimeError(f"migration numbers must run 1, 2, 3...: {migration.name} is out of order")
+            raise RuntimeError(f"migration numbers must follow each other: {migration.name} is out of order")
     return found
 
 
 def to_db_time(moment: datetime) -> str:
-    """One fixed ISO-8601 UTC format, so timestamps compare correctly as text."""
+    """One fixed ISO-8601 UTC format, so timestamps compare correctly as text (on both engines)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -56,168 +121,143 @@ def from_db_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+# `?` and `:name` outside quotes and comments (and not PostgreSQL's `::` casts).
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_]\w*)|(\?)")
+
+
+@lru_cache(maxsize=512)
+def _numbered(sql: str) -> tuple[str, tuple[str, ...] | int]:
+    """The SQL with `$1, $2...` for asyncpg, and the parameter names in order (or how many `?` there were)."""
+    names: list[str] = []
+    positional = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal positional
+        name, mark = match.group(1), match.group(2)
+        if mark:
+            positional += 1
+            return f"${positional}"
+        if name is None:
+            return match.group(0)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    text = _PLACEHOLDER.sub(number, sql)
+    if names and positional:
+        raise ValueError("one statement uses either ? or :name parameters, not both")
+    return text, tuple(names) if names else positional
+
+
+def numbered(sql: str, parameters: Parameters) -> tuple[str, list[Any]]:
+    """Compiles `?` / `:name` parameters to PostgreSQL's `$n`, with the values in that order."""
+    text, shape = _numbered(sql)
+    if isinstance(shape, tuple):
+        if not isinstance(parameters, Mapping):
+            raise TypeError("this statement takes :name parameters (a mapping)")
+        return text, [parameters[name] for name in shape]
+    if isinstance(parameters, Mapping):
+        if shape:
+            raise TypeError("this statement takes ? parameters (a sequence)")
+        return text, []
+    if len(parameters) != shape:
+        raise ValueError(f"the statement has {shape} ? parameters, {len(parameters)} values were given")
+    return text, list(parameters)
+
+
+def redact_url(url: str) -> str:
+    """A database URL safe to print: the password (if any) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    hidden = "*" * 3
+    user = f"{parts.username or ''}:{hidden}@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
 class DatabaseOpenError(RuntimeError):
-    """The database file cannot be created or opened (a missing or read-only folder, a file that is not SQLite)."""
+    """The database cannot be created, reached or opened (a read-only folder, a file that is not SQLite, a
+    PostgreSQL server that refuses the connection)."""
 
 
 class MigrationError(RuntimeError):
     """A migration failed; the database was left at its previous version."""
 
 
-class Database:
-    """Owns the one writer connection and a few read-only ones (WAL readers: they never wait for the writer or
-    for each other). Reads go to a reader; writes that span statements go through `transaction()`."""
+class StorageUnavailableError(RuntimeError):
+    """The database could not be reached or gave up on a statement in a way that may pass (a dropped connection,
+    a server restarting, too many clients): the work is kept and tried again, never settled as failed."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
-        self._readers = 0  # none while migrating: reads then use the writer
-        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        self._write_lock = asyncio.Lock()
-        self._group: list[tuple[str, Sequence[Any] | dict[str, Any], asyncio.Future[list[sqlite3.Row]]]] = []
-        self._group_tasks: set[asyncio.Task[None]] = set()
 
-    @classmethod
-    @asynccontextmanager
-    async def open(
-        cls,
-        path: Path,
-        *,
-        migrations: Sequence[Migration] | None = None,
-        synchronous: Synchronous = "FULL",
-        readers: int = READERS,
-    ) -> AsyncIterator[Database]:
-        """Opens (creating folders as needed), migrates, and closes the database on exit.
+class Transaction(Protocol):
+    """Statements inside one transaction: each sees the ones before it; all commit together or none does."""
 
-        `synchronous` FULL makes every commit durable on power loss too; NORMAL may lose the last ones then (never
-        on a crash). `readers` read-only connections serve fetch_all/fetch_one next to the one writer.
-        """
-        if sqlite3.sqlite_version_info < MINIMUM_SQLITE:
-            raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old; 3.35 or newer is needed")
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
-        try:
-            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            connection = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
-            await connection.execute("PRAGMA journal_mode = WAL")
-        except (OSError, sqlite3.Error) as error:
-            raise DatabaseOpenError(f"cannot open the database at {path}: {error}") from error
-        opened = [connection]
-        try:
-            connection.row_factory = aiosqlite.Row
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await connection.execute(f"PRAGMA synchronous = {synchronous}")
-            database = cls(connection)
-            await database.migrate(bundled_migrations() if migrations is None else migrations)
-            for _ in range(readers):  # opened after migrating: they never see a half-built schema
-                reader = await aiosqlite.connect(path, isolation_level=None, timeout=5.0)
-                opened.append(reader)
-                reader.row_factory = aiosqlite.Row
-                await reader.execute("PRAGMA query_only = ON")
-                database._add_reader(reader)
-            yield database
-        finally:
-            for each in reversed(opened):
-                await each.close()
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[Row]: ...
 
-    def _add_reader(self, reader: aiosqlite.Connection) -> None:
-        self._readers += 1
-        self._idle_readers.put_nowait(reader)
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> Row | None: ...
 
-    async def user_version(self) -> int:
-        row = await self.fetch_one("PRAGMA user_version")
-        return int(row[0]) if row else 0
+    async def execute(self, sql: str, parameters: Parameters = ()) -> int: ...
 
-    async def migrate(self, migrations: Iterable[Migration]) -> None:
-        """Applies each migration newer than `user_version`; every file carries its own transaction."""
-        async with self._write_lock:
-            current = await self.user_version()
-            for migration in migrations:
-                if migration.version <= current:
-                    continue
-                try:
-                    await self._connection.executescript(migration.sql)
-                except sqlite3.Error as exc:
-                    if self._connection.in_transaction:
-                        await self._connection.execute("ROLLBACK")
-                    raise MigrationError(f"{migration.name} failed and was rolled back: {exc}") from exc
-                current = await self.user_version()
-                if current != migration.version:
-                    raise MigrationError(f"{migration.name} must set PRAGMA user_version = {migration.version}")
-                log.info("database migrated to version %d (%s)", current, migration.name)
+    async def execute_many(self, sql: str, rows: Sequence[Parameters]) -> None:
+        """One statement for each parameter set (bulk loads: tests, the benchmark, migrate-db)."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, one at a time: coroutines sharing the connection never interleave."""
-        async with self._write_lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                await self._connection.execute("ROLLBACK")
-                raise
-            await self._connection.execute("COMMIT")
 
-    async def fetch_all(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        """One read on an idle reader: it sees everything committed before it started, never a transaction
-        still open on the writer (read inside `transaction()` through its connection instead)."""
-        if not self._readers:
-            return list(await self._connection.execute_fetchall(sql, parameters))
-        reader = await self._idle_readers.get()
-        try:
-            return list(await reader.execute_fetchall(sql, parameters))
-        finally:
-            self._idle_readers.put_nowait(reader)
+class Database(ABC):
+    """The stores' one door to the data. Reads see everything committed before they started; a write is either
+    one statement (`execute`, `write_returning`) or a `transaction()`; `locks` make a transaction exact against
+    the same transaction in another process (taken first, in a fixed order, held to the commit)."""
 
-    async def fetch_one(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    dialect: Dialect
+    url: str
+
+    @abstractmethod
+    async def fetch_all(self, sql: str, parameters: Parameters = ()) -> list[Row]: ...
+
+    async def fetch_one(self, sql: str, parameters: Parameters = ()) -> Row | None:
         rows = await self.fetch_all(sql, parameters)
         return rows[0] if rows else None
 
-    async def write_returning(self, sql: str, parameters: Sequence[Any] | dict[str, Any]) -> list[sqlite3.Row]:
-        """One atomic write statement with RETURNING, committed before its rows are returned.
+    @abstractmethod
+    async def execute(self, sql: str, parameters: Parameters = ()) -> int:
+        """One write statement, committed; returns how many rows it changed."""
 
-        Statements arriving together share one transaction (group commit): each still runs alone and sees the
-        ones before it, but the commit, the costly part, is paid once per group instead of once per statement.
-        """
-        answer: asyncio.Future[list[sqlite3.Row]] = asyncio.get_running_loop().create_future()
-        self._group.append((sql, parameters, answer))
-        if len(self._group) == 1:
-            task = asyncio.create_task(self._commit_group())
-            self._group_tasks.add(task)
-            task.add_done_callback(self._group_tasks.discard)
-        return await answer
+    @abstractmethod
+    async def write_returning(self, sql: str, parameters: Parameters, *, locks: Sequence[Lock] = ()) -> list[Row]:
+        """One write statement with RETURNING, committed before its rows are returned."""
 
-    async def _commit_group(self) -> None:
-        async with self._write_lock:
-            group, self._group = self._group, []
-            results: list[tuple[asyncio.Future[list[sqlite3.Row]], list[sqlite3.Row] | BaseException]] = []
-            try:
-                await self._connection.execute("BEGIN IMMEDIATE")
-                for sql, parameters, answer in group:
-                    try:
-                        # Read to the end: an unread RETURNING cursor keeps the write lock.
-                        results.append((answer, list(await self._connection.execute_fetchall(sql, parameters))))
-                    except sqlite3.Error as error:  # that statement alone was rolled back
-                        results.append((answer, error))
-                await self._connection.execute("COMMIT")
-            except BaseException as error:
-                if self._connection.in_transaction:
-                    await self._connection.execute("ROLLBACK")
-                results = [(answer, error) for _, _, answer in group]
-                if not isinstance(error, Exception):
-                    raise
-            finally:
-                for answer, result in results:
-                    if answer.done():
-                        continue
-                    if isinstance(result, BaseException):
-                        answer.set_exception(result)
-                    else:
-                        answer.set_result(result)
+    @abstractmethod
+    def transaction(self, *, locks: Sequence[Lock] = ()) -> AbstractAsyncContextManager[Transaction]: ...
 
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> int:
-        """One write statement in its own implicit transaction; returns the rows changed."""
-        async with self._write_lock:
-            cursor = await self._connection.execute(sql, parameters)
-            changed = cursor.rowcount
-            await cursor.close()
-            return changed
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The number of the last migration applied (0 for an empty database)."""
+
+    @abstractmethod
+    async def migrate(self, migrations: Sequence[Migration]) -> None: ...
+
+
+def sqlite_path(url: str) -> Path:
+    """sqlite:///relative/path or sqlite:////absolute/path -> the file's path."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+@asynccontextmanager
+async def open_database(url: str, *, pool_size: int = 10) -> AsyncIterator[Database]:
+    """Opens and migrates the database DATABASE_URL names, and closes it on exit."""
+    if is_postgres_url(url):
+        from bot.storage.postgres import PostgresDatabase  # asyncpg is imported only when it is used
+
+        async with PostgresDatabase.open(url, pool_size=pool_size) as postgres:
+            yield postgres
+    else:
+        from bot.storage.sqlite import SqliteDatabase
+
+        async with SqliteDatabase.open(sqlite_path(url)) as sqlite:
+            yield sqlite

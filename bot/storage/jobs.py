@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-
-import aiosqlite
 
 from bot.errors import ForeignClipError, JobTakenOverError
 from bot.models import (
@@ -19,14 +16,14 @@ from bot.models import (
     JobStatus,
     Requester,
 )
-from bot.storage.database import Database, from_db_time, to_db_time
+from bot.storage.database import Database, Row, Transaction, from_db_time, to_db_time
 
 _UNFINISHED_VALUES = {f"unfinished_{n}": status.value for n, status in enumerate(JobStatus) if not status.is_finished}
 _UNFINISHED_PARAMS = ", ".join(f":{name}" for name in _UNFINISHED_VALUES)
 _POSITIONAL_UNFINISHED = ", ".join("?" * len(_UNFINISHED_VALUES))
 
 
-def _job_from_row(row: sqlite3.Row) -> Job:
+def _job_from_row(row: Row) -> Job:
     return Job(
         id=row["id"],
         requester=Requester(row["guild_id"], row["channel_id"], row["requester_id"]),
@@ -52,7 +49,7 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     )
 
 
-def _clip_from_row(row: sqlite3.Row) -> Clip:
+def _clip_from_row(row: Row) -> Clip:
     return Clip(
         id=row["id"],
         status=ClipStatus(row["status"]),
@@ -90,13 +87,18 @@ class JobStore:
         without leases) is taken once it was created before `stale_before`, or at once if it got past reserved.
         """
         held_here = {f"run_{n}": job_id for n, job_id in enumerate(running)}
-        not_running = f"id NOT IN ({', '.join(f':{name}' for name in held_here)})" if held_here else "1"
+        not_running = f"id NOT IN ({', '.join(f':{name}' for name in held_here)})" if held_here else "TRUE"
+        # On PostgreSQL two processes claiming at once each take rows the other has not locked (never the same
+        # job twice, and neither waits); on SQLite the one writer runs the statement alone.
         rows = await self._database.write_returning(
             f"""UPDATE jobs SET owner = :owner, lease_until = :until
-                WHERE status IN ({_UNFINISHED_PARAMS})
-                  AND (lease_until < :now
-                       OR (lease_until IS NULL AND (status != :reserved OR created_at < :stale))
-                       OR (owner = :owner AND {not_running}))
+                WHERE id IN (
+                    SELECT id FROM jobs
+                    WHERE status IN ({_UNFINISHED_PARAMS})
+                      AND (lease_until < :now
+                           OR (lease_until IS NULL AND (status != :reserved OR created_at < :stale))
+                           OR (owner = :owner AND {not_running}))
+                    ORDER BY id{self._database.dialect.skip_locked})
                 RETURNING *""",
             {
                 **_UNFINISHED_VALUES,
@@ -155,7 +157,7 @@ class JobStore:
         ForeignClipError and nothing is written, so one job's answer can never rewrite another job's song.
         """
         async with self._database.transaction() as connection:
-            await _check_owner(connection, job_id, owner)
+            await self._check_owner(connection, job_id, owner)
             if polling:
                 await connection.execute(
                     "UPDATE jobs SET status = ? WHERE id = ? AND status IN (?, ?)",
@@ -164,7 +166,7 @@ class JobStore:
             if not clips:
                 return
             ids = [clip.id for _, clip in clips]
-            owners = await connection.execute_fetchall(
+            owners = await connection.fetch_all(
                 f"SELECT id, job_id FROM clips WHERE id IN ({', '.join('?' * len(ids))})", ids
             )
             foreign = sorted(row["id"] for row in owners if row["job_id"] != job_id)
@@ -228,7 +230,7 @@ class JobStore:
     async def record_delivery(self, job_id: int, owner: str, clip_id: str, message_id: int, now: datetime) -> None:
         """Marks the clip posted (safe to repeat: the first message stays the clip's home)."""
         async with self._database.transaction() as connection:
-            await _check_owner(connection, job_id, owner)
+            await self._check_owner(connection, job_id, owner)
             await connection.execute(
                 "UPDATE clips SET message_id = ?, delivered_at = ? WHERE id = ? AND job_id = ? AND message_id IS NULL",
                 (message_id, to_db_time(now), clip_id, job_id),
@@ -246,15 +248,19 @@ class JobStore:
         """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once.
         A job already finished stays as it ended; one another process holds raises JobTakenOverError."""
         async with self._database.transaction() as connection:
-            (held,) = await connection.execute_fetchall("SELECT status, owner FROM jobs WHERE id = ?", (job_id,))
+            held = await connection.fetch_one(
+                f"SELECT status, owner FROM jobs WHERE id = ?{self._database.dialect.for_update}", (job_id,)
+            )
+            if held is None:
+                raise KeyError(f"no job {job_id}")
             if JobStatus(held["status"]).is_finished:
                 return await self.get(job_id)
             if held["owner"] != owner:
                 raise JobTakenOverError(job_id)
-            rows = await connection.execute_fetchall(
+            count = await connection.fetch_one(
                 "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
             )
-            delivered = int(next(iter(rows))[0]) > 0
+            delivered = count is not None and int(count[0]) > 0
             status = JobStatus.DELIVERED if delivered else JobStatus.FAILED
             await connection.execute(
                 f"""UPDATE jobs SET status = ?, finished_at = ?, failure_reason = ?, failure_detail = ?,
@@ -278,12 +284,13 @@ class JobStore:
         if await self._database.execute(sql, parameters) == 0:
             raise JobTakenOverError(job_id)
 
-
-async def _check_owner(connection: aiosqlite.Connection, job_id: int, owner: str) -> None:
-    """Inside a write transaction: the job is still unfinished and this process's, or JobTakenOverError."""
-    rows = await connection.execute_fetchall(
-        f"SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND status IN ({_POSITIONAL_UNFINISHED})",
-        (job_id, owner, *_UNFINISHED_VALUES.values()),
-    )
-    if not list(rows):
-        raise JobTakenOverError(job_id)
+    async def _check_owner(self, transaction: Transaction, job_id: int, owner: str) -> None:
+        """Inside a write transaction: the job is still unfinished and this process's, or JobTakenOverError. On
+        PostgreSQL the job's row stays locked to the commit, so no claim can take it in between."""
+        row = await transaction.fetch_one(
+            f"""SELECT 1 FROM jobs WHERE id = ? AND owner = ? AND status IN ({_POSITIONAL_UNFINISHED})
+                {self._database.dialect.for_update}""",
+            (job_id, owner, *_UNFINISHED_VALUES.values()),
+        )
+        if row is None:
+            raise JobTakenOverError(job_id)

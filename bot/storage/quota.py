@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
-
-import aiosqlite
 
 from bot.errors import QuotaExceededError
 from bot.models import (
@@ -23,11 +20,11 @@ from bot.models import (
     UsageReport,
     Windows,
 )
-from bot.storage.database import Database, from_db_time, to_db_time
-from bot.storage.quota_sql import ACTIVE, BUDGET_SQL, LIMITS_SQL, RESERVE_SQL, STATUSES, VERDICT_SQL
+from bot.storage.database import Database, Lock, LockSpace, Row, Transaction, from_db_time, to_db_time
+from bot.storage.quota_sql import ACTIVE, STATUSES, quota_statements
 
 
-def _limits_from_row(row: sqlite3.Row, ceilings: QuotaLimits) -> GuildLimits:
+def _limits_from_row(row: Row, ceilings: QuotaLimits) -> GuildLimits:
     """Reads a row of `lim`: the effective limits, the values before the ceilings, and which were set here."""
     effective = QuotaLimits(**{name: row[name] for name in LIMIT_NAMES})
     chosen = QuotaLimits(
@@ -38,7 +35,7 @@ def _limits_from_row(row: sqlite3.Row, ceilings: QuotaLimits) -> GuildLimits:
     return GuildLimits(effective, overridden, row["updated_by"], updated_at, chosen=chosen, ceilings=ceilings)
 
 
-def _refusal_from_row(row: sqlite3.Row) -> QuotaExceededError:
+def _refusal_from_row(row: Row) -> QuotaExceededError:
     return QuotaExceededError(
         row["refused_by"],
         value=row["refused_value"],
@@ -83,6 +80,14 @@ class QuotaStore:
             "global_monthly": self.operator.global_monthly,
             **STATUSES,
         }
+        self._sql = quota_statements(database.dialect)
+        # The bot-wide budget spans every server: with one set, reservations of all servers are decided one at
+        # a time (on PostgreSQL; SQLite's one writer always does).
+        self._budget_locks = [Lock(LockSpace.BOT_BUDGET, 0)] if self.operator.has_budget else []
+
+    def _locks(self, guild_id: int) -> list[Lock]:
+        """What a reservation or a change of this server's limits holds until it commits."""
+        return [Lock(LockSpace.GUILD_QUOTA, guild_id), *self._budget_locks]
 
     async def reserve_job(
         self,
@@ -127,19 +132,21 @@ class QuotaStore:
             "owner": owner,
             "lease_until": to_db_time(lease_until) if lease_until else None,
         }
-        rows = await self._database.write_returning(RESERVE_SQL, parameters)
+        locks = self._locks(requester.guild_id)
+        rows = await self._database.write_returning(self._sql.reserve, parameters, locks=locks)
         if rows:
             return int(rows[0]["id"])
         # Refused: the same verdict, read from the committed state right after (on a reader, so refusals do not
         # queue behind the writer), names the limit. If a job ended in between and it finds room, the request
         # is decided again alone in one transaction.
-        verdict = await self._database.fetch_one(VERDICT_SQL, parameters)
+        verdict = await self._database.fetch_one(self._sql.verdict, parameters)
         assert verdict is not None
         if verdict["refused_by"] is None:
-            async with self._database.transaction() as connection:
-                verdict = next(iter(await connection.execute_fetchall(VERDICT_SQL, parameters)))
+            async with self._database.transaction(locks=locks) as transaction:
+                verdict = await transaction.fetch_one(self._sql.verdict, parameters)
+                assert verdict is not None
                 if verdict["refused_by"] is None:  # the same state, the same rules: this INSERT inserts
-                    rows = list(await connection.execute_fetchall(RESERVE_SQL, parameters))
+                    rows = await transaction.fetch_all(self._sql.reserve, parameters)
                     return int(rows[0]["id"])
         raise _refusal_from_row(verdict)
 
@@ -148,7 +155,7 @@ class QuotaStore:
     ) -> QuotaSnapshot:
         """The member's standing against every limit, read by the reserving statement's own expressions."""
         row = await self._database.fetch_one(
-            VERDICT_SQL, {**self._policy, **_member_keys(requester), **_window_keys(now, day_start, month_start)}
+            self._sql.verdict, {**self._policy, **_member_keys(requester), **_window_keys(now, day_start, month_start)}
         )
         assert row is not None
         return QuotaSnapshot(
@@ -168,18 +175,18 @@ class QuotaStore:
 
     async def guild_limits(self, guild_id: int) -> GuildLimits:
         """A server's limits as they stand now: defaults for what its moderators never set, ceilings applied."""
-        row = await self._database.fetch_one(LIMITS_SQL, {**self._policy, "guild": guild_id})
+        row = await self._database.fetch_one(self._sql.limits, {**self._policy, "guild": guild_id})
         assert row is not None
         return _limits_from_row(row, self.operator.ceilings)
 
     async def budget(self, *, day_start: datetime, month_start: datetime) -> BudgetStatus:
         """The bot-wide budget, what all servers together used of it today and this month, and what is left."""
         keys = {"day_key": to_db_time(day_start)[:10], "month_key": to_db_time(month_start)[:7]}
-        row = await self._database.fetch_one(BUDGET_SQL, {**self._policy, **keys})
+        row = await self._database.fetch_one(self._sql.budget, {**self._policy, **keys})
         assert row is not None
         return self._budget_from_row(row)
 
-    def _budget_from_row(self, row: sqlite3.Row) -> BudgetStatus:
+    def _budget_from_row(self, row: Row) -> BudgetStatus:
         return BudgetStatus(
             self.operator.global_daily,
             self.operator.global_monthly,
@@ -196,9 +203,10 @@ class QuotaStore:
         unknown = set(changes) - set(LIMIT_NAMES)
         if unknown:
             raise ValueError(f"unknown limits: {sorted(unknown)}")
-        async with self._database.transaction() as connection:
-            rows = list(await connection.execute_fetchall(LIMITS_SQL, {**self._policy, "guild": guild_id}))
-            before = _limits_from_row(rows[0], self.operator.ceilings).configured
+        async with self._database.transaction(locks=self._locks(guild_id)) as connection:
+            row = await connection.fetch_one(self._sql.limits, {**self._policy, "guild": guild_id})
+            assert row is not None
+            before = _limits_from_row(row, self.operator.ceilings).configured
             await connection.execute(
                 "INSERT INTO guild_limits (guild_id) VALUES (?) ON CONFLICT (guild_id) DO NOTHING", (guild_id,)
             )
@@ -216,7 +224,7 @@ class QuotaStore:
         return applied
 
     async def block(self, guild_id: int, user_id: int, *, reason: str | None, actor_id: int, now: datetime) -> None:
-        async with self._database.transaction() as connection:
+        async with self._database.transaction(locks=self._locks(guild_id)) as connection:
             await connection.execute(
                 """INSERT INTO blocked_members (guild_id, user_id, reason, blocked_by, blocked_at)
                    VALUES (?, ?, ?, ?, ?)
@@ -228,12 +236,13 @@ class QuotaStore:
 
     async def unblock(self, guild_id: int, user_id: int, *, actor_id: int, now: datetime) -> bool:
         """False when the member was not blocked (nothing is logged then)."""
-        async with self._database.transaction() as connection:
-            cursor = await connection.execute(
-                "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        async with self._database.transaction(locks=self._locks(guild_id)) as connection:
+            removed = (
+                await connection.execute(
+                    "DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+                == 1
             )
-            removed = cursor.rowcount == 1
-            await cursor.close()
             if removed:
                 await self._log(connection, guild_id, actor_id, "unblock", str(user_id), None, None, now)
             return removed
@@ -242,11 +251,11 @@ class QuotaStore:
         start = to_db_time(since) if since else ""
         row = await self._database.fetch_one(
             f"""SELECT count(*) AS requested,
-                       coalesce(sum(status = :status_delivered), 0) AS delivered,
-                       coalesce(sum(status = :status_failed), 0) AS failed,
-                       coalesce(sum(charged = 0), 0) AS refunded,
-                       coalesce(sum(status IN {ACTIVE}), 0) AS running,
-                       coalesce(sum(charged = 1), 0) AS charged
+                       count(*) FILTER (WHERE status = :status_delivered) AS delivered,
+                       count(*) FILTER (WHERE status = :status_failed) AS failed,
+                       count(*) FILTER (WHERE charged = 0) AS refunded,
+                       count(*) FILTER (WHERE status IN {ACTIVE}) AS running,
+                       count(*) FILTER (WHERE charged = 1) AS charged
                 FROM jobs WHERE guild_id = :guild AND created_at >= :start""",
             {**STATUSES, "guild": guild_id, "start": start},
         )
@@ -275,7 +284,7 @@ class QuotaStore:
 
     @staticmethod
     async def _log(
-        connection: aiosqlite.Connection,
+        connection: Transaction,
         guild_id: int,
         actor_id: int,
         action: str,

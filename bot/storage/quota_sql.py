@@ -3,22 +3,28 @@ the first limit that refuses, in the order the README gives; the one statement t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 from bot.models import JobStatus
+from bot.storage.database import Dialect
 
 # Job statuses are bound as parameters (from the domain enum), never written into the SQL.
 STATUSES: dict[str, str] = {f"status_{status.value}": status.value for status in JobStatus}
 ACTIVE = "(" + ", ".join(f":status_{status.value}" for status in JobStatus if not status.is_finished) + ")"
 
 
-def _capped(value: str, ceiling: str) -> str:
+def _capped(dialect: Dialect, value: str, ceiling: str) -> str:
     """The ceiling rule: no ceiling (-1) keeps the value; "unlimited" (-1) becomes the ceiling; else the smaller."""
-    return f"CASE WHEN {ceiling} = -1 THEN {value} WHEN {value} = -1 THEN {ceiling} ELSE min({value}, {ceiling}) END"
+    smaller = dialect.least(value, ceiling)
+    return f"CASE WHEN {ceiling} = -1 THEN {value} WHEN {value} = -1 THEN {ceiling} ELSE {smaller} END"
 
 
 # A server's limits as they stand in this statement: what its moderators stored (NULL = the default), the
 # defaults, then the operator's ceilings. Every statement that needs limits reads them here, so a reservation
 # sees a change the moment it commits, and there is one rule for "effective limit".
-_LIMITS_CTE = f"""
+def _limits_cte(d: Dialect) -> str:
+    return f"""
 chosen AS (
     SELECT g.updated_by AS updated_by, g.updated_at AS updated_at,
            g.daily IS NOT NULL AS set_daily, g.monthly IS NOT NULL AS set_monthly,
@@ -30,14 +36,14 @@ chosen AS (
            coalesce(g.per_member_daily, :default_per_member_daily) AS chosen_per_member_daily,
            coalesce(g.cooldown_seconds, :default_cooldown_seconds) AS cooldown_seconds,
            coalesce(g.max_concurrent, :default_max_concurrent) AS chosen_max_concurrent
-    FROM (SELECT 1) LEFT JOIN guild_limits AS g ON g.guild_id = :guild
+    FROM (SELECT 1) AS one LEFT JOIN guild_limits AS g ON g.guild_id = :guild
 ),
 lim AS (
     SELECT *,
-           {_capped("chosen_daily", ":ceiling_daily")} AS daily,
-           {_capped("chosen_monthly", ":ceiling_monthly")} AS monthly,
-           {_capped("chosen_per_member_daily", ":ceiling_per_member_daily")} AS per_member_daily,
-           {_capped("chosen_max_concurrent", ":ceiling_max_concurrent")} AS max_concurrent
+           {_capped(d, "chosen_daily", ":ceiling_daily")} AS daily,
+           {_capped(d, "chosen_monthly", ":ceiling_monthly")} AS monthly,
+           {_capped(d, "chosen_per_member_daily", ":ceiling_per_member_daily")} AS per_member_daily,
+           {_capped(d, "chosen_max_concurrent", ":ceiling_max_concurrent")} AS max_concurrent
     FROM chosen
 )"""
 
@@ -50,29 +56,36 @@ def _counter(scope: str, period: str) -> str:
 
 
 def _global_counter(scope: str, period: str) -> str:
-    return f"coalesce((SELECT used FROM global_counters WHERE scope = '{scope}' AND period = {period}), 0)"
+    """All servers' use, summed: PostgreSQL keeps it in a few slots (by server) so that servers reserving at
+    the same time do not all wait for one row; SQLite in one."""
+    return f"coalesce((SELECT sum(used) FROM global_counters WHERE scope = '{scope}' AND period = {period}), 0)"
 
 
-def _left(limit: str, used: str) -> str:
+def _left(d: Dialect, limit: str, used: str) -> str:
     """Generations left under a count limit: NULL when it is unlimited (-1), never below 0; 0 refuses."""
-    return f"CASE WHEN {limit} = -1 THEN NULL ELSE max(0, {limit} - {used}) END"
+    return f"CASE WHEN {limit} = -1 THEN NULL ELSE {d.greatest('0', f'{limit} - {used}')} END"
 
 
 # The bot-wide budget: what all servers together used today and this month, and what is left of it (these
 # columns are in the reserving statement's `standing` too).
 _BOT_TODAY = _global_counter("day", ":day_key")
 _BOT_MONTH = _global_counter("month", ":month_key")
-_BUDGET_LEFT = f"""{_left(":global_daily", "bot_today")} AS bot_today_left,
-           {_left(":global_monthly", "bot_month")} AS bot_month_left"""
+
+
+def _budget_left(d: Dialect) -> str:
+    return f"""{_left(d, ":global_daily", "bot_today")} AS bot_today_left,
+           {_left(d, ":global_monthly", "bot_month")} AS bot_month_left"""
+
 
 # When the member's cooldown ends: their last request that still counts (a refunded one does not) plus the
 # cooldown, in the stored text format (whole seconds moved, the same microseconds kept) so that comparing it
 # with :now as text is exact. NULL without a cooldown or without a request.
-_READY_AT = """CASE WHEN lim.cooldown_seconds > 0 THEN (
-               SELECT strftime('%Y-%m-%dT%H:%M:%S', substr(created_at, 1, 19),
-                               '+' || lim.cooldown_seconds || ' seconds') || substr(created_at, 20)
+def _ready_at(d: Dialect) -> str:
+    return f"""CASE WHEN lim.cooldown_seconds > 0 THEN (
+               SELECT {d.plus_seconds("created_at", "lim.cooldown_seconds")}
                FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
                ORDER BY created_at DESC LIMIT 1) END"""
+
 
 # The one quota rule set. `standing` holds every limit's figures; `verdict` names, in the README's order, the
 # first limit that refuses (NULL: none does), and `refusal` the figures to word it. The reservation inserts
@@ -81,7 +94,8 @@ _READY_AT = """CASE WHEN lim.cooldown_seconds > 0 THEN (
 # server), cooldown, per member, server daily, server monthly, the bot's daily and monthly budget, running at
 # once: a member hears of the limit they can see in /music-quota before the bot-wide one, and "try again when
 # one finishes" comes last because only then is it true.
-_VERDICT_CTE = f"""{_LIMITS_CTE},
+def _verdict_cte(d: Dialect) -> str:
+    return f"""{_limits_cte(d)},
 counted AS (
     SELECT lim.*,
            EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
@@ -92,16 +106,16 @@ counted AS (
            (SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {ACTIVE}) AS running,
            {_BOT_TODAY} AS bot_today,
            {_BOT_MONTH} AS bot_month,
-           {_READY_AT} AS ready_at
+           {_ready_at(d)} AS ready_at
     FROM lim
 ),
 standing AS (
     SELECT counted.*,
-           {_BUDGET_LEFT},
-           {_left("per_member_daily", "member_today")} AS member_today_left,
-           {_left("daily", "server_today")} AS server_today_left,
-           {_left("monthly", "server_month")} AS server_month_left,
-           {_left("max_concurrent", "running")} AS running_left,
+           {_budget_left(d)},
+           {_left(d, "per_member_daily", "member_today")} AS member_today_left,
+           {_left(d, "daily", "server_today")} AS server_today_left,
+           {_left(d, "monthly", "server_month")} AS server_month_left,
+           {_left(d, "max_concurrent", "running")} AS running_left,
            CASE WHEN ready_at > :now THEN ready_at END AS cooldown_ends
     FROM counted
 ),
@@ -139,24 +153,40 @@ refusal AS (
     FROM verdict
 )"""
 
-# Every limit checked inside the one statement that inserts the job (-1 = unlimited, 0 = off), limits read
-# from guild_limits in the same statement, so no number of simultaneous requests can pass a limit.
-RESERVE_SQL = f"""
-WITH {_VERDICT_CTE}
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatements:
+    """The quota SQL for one database engine."""
+
+    # Every limit checked inside the one statement that inserts the job (-1 = unlimited, 0 = off), limits read
+    # from guild_limits in the same statement, so no number of simultaneous requests can pass a limit.
+    reserve: str
+    # The same evaluation as a row: the standing /music-quota shows, and the refusal with when it frees up. A
+    # block, a switched-off limit (one at 0 that refused before the cooldown; a per-member limit at 0 is "all 0
+    # used today") and a full server do not free up by themselves.
+    verdict: str
+    limits: str
+    budget: str
+
+
+@cache
+def quota_statements(d: Dialect) -> QuotaStatements:
+    verdict_cte = _verdict_cte(d)
+    return QuotaStatements(
+        reserve=f"""
+WITH {verdict_cte}
 INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
                   duration_seconds, status, charged, created_at, owner, lease_until)
-SELECT :guild, :channel, :user, :backend, :mode, :prompt, :title, :tags, :instrumental, :model,
-       :duration, :status_reserved, 1, :now, :owner, :lease_until
+SELECT CAST(:guild AS BIGINT), CAST(:channel AS BIGINT), CAST(:user AS BIGINT), CAST(:backend AS TEXT),
+       CAST(:mode AS TEXT), CAST(:prompt AS TEXT), CAST(:title AS TEXT), CAST(:tags AS TEXT),
+       CAST(:instrumental AS INTEGER), CAST(:model AS TEXT), CAST(:duration AS INTEGER),
+       CAST(:status_reserved AS TEXT), 1, CAST(:now AS TEXT), CAST(:owner AS TEXT), CAST(:lease_until AS TEXT)
 FROM verdict
 WHERE refused_by IS NULL
 RETURNING id
-"""
-
-# The same evaluation as a row: the standing /music-quota shows, and the refusal with when it frees up. A block,
-# a switched-off limit (one at 0 that refused before the cooldown; a per-member limit at 0 is "all 0 used today")
-# and a full server do not free up by themselves.
-VERDICT_SQL = f"""
-WITH {_VERDICT_CTE}
+""",
+        verdict=f"""
+WITH {verdict_cte}
 SELECT refusal.*,
        CASE
            WHEN refused_by = 'cooldown_seconds' THEN cooldown_ends
@@ -165,10 +195,10 @@ SELECT refusal.*,
            WHEN refused_by IN ('monthly', 'global_monthly') THEN :next_month
        END AS frees_at
 FROM refusal
-"""
-
-LIMITS_SQL = f"WITH {_LIMITS_CTE} SELECT * FROM lim"
-BUDGET_SQL = f"""
+""",
+        limits=f"WITH {_limits_cte(d)} SELECT * FROM lim",
+        budget=f"""
 WITH used AS (SELECT {_BOT_TODAY} AS bot_today, {_BOT_MONTH} AS bot_month)
-SELECT bot_today, bot_month, {_BUDGET_LEFT} FROM used
-"""
+SELECT bot_today, bot_month, {_budget_left(d)} FROM used
+""",
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.models import PostedClip, VoteAction, VoteChoice, VoteTally
-from bot.storage.database import Database, from_db_time, to_db_time
+from bot.storage.database import Database, Dialect, Lock, LockSpace, Row, from_db_time, to_db_time
 
 _POSTED_CLIP_COLUMNS = """
     clips.job_id, clips.position, clips.id AS clip_id, clips.title, clips.lyrics, jobs.guild_id,
@@ -26,17 +26,19 @@ _TOP_ALL_TIME = f"""
     ORDER BY {_RANKING}
     LIMIT :limit"""
 
-# Votes cast since :since, exactly: the whole UTC days from :first_day on, the whole hours from :first_hour up
-# to that day, and the raw votes from :since to the start of :first_hour (under an hour's worth).
-_TOP_SINCE = f"""
+
+def _top_since(d: Dialect) -> str:
+    """Votes cast since :since, exactly: the whole UTC days from :first_day on, the whole hours from
+    :first_hour up to that day, and the raw votes from :since to the start of :first_hour (under an hour's)."""
+    return f"""
     WITH counted (clip_id, up, down) AS (
         SELECT clip_id, up, down FROM vote_days WHERE guild_id = :guild AND day >= :first_day
         UNION ALL
         SELECT clip_id, up, down FROM vote_hours
         WHERE guild_id = :guild AND hour >= :first_hour AND hour < :first_day
         UNION ALL
-        SELECT votes.clip_id, votes.value = 1, votes.value = -1
-        FROM votes INDEXED BY votes_by_time JOIN vote_tallies ON vote_tallies.clip_id = votes.clip_id
+        SELECT votes.clip_id, CASE WHEN votes.value = 1 THEN 1 ELSE 0 END, CASE WHEN votes.value = -1 THEN 1 ELSE 0 END
+        FROM votes {d.indexed_by("votes_by_time")} JOIN vote_tallies ON vote_tallies.clip_id = votes.clip_id
         WHERE votes.voted_at >= :since AND votes.voted_at < :first_hour_starts AND vote_tallies.guild_id = :guild
     ), totals AS (
         SELECT clip_id, sum(up) AS up, sum(down) AS down FROM counted
@@ -64,11 +66,11 @@ class ButtonClip:
     tally: VoteTally
 
 
-def _title(row: sqlite3.Row) -> str:
+def _title(row: Row) -> str:
     return row["title"] or (row["prompt"] if row["mode"] == "description" else "") or "Untitled"
 
 
-def _posted_clip(row: sqlite3.Row) -> PostedClip:
+def _posted_clip(row: Row) -> PostedClip:
     return PostedClip(
         job_id=row["job_id"],
         position=row["position"],
@@ -96,6 +98,7 @@ def _next_boundary(moment: datetime, step: timedelta) -> datetime:
 class VoteStore:
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._top_since = _top_since(database.dialect)
 
     async def button_clip(self, job_id: int, position: int) -> ButtonClip | None:
         """The clip at (job, position) once its posting began (its message may not be recorded yet)."""
@@ -127,11 +130,10 @@ class VoteStore:
     ) -> tuple[VoteAction, VoteTally]:
         """Adds, removes (same choice again) or switches the member's vote, and returns the fresh tally."""
         value = choice.value_in_db
-        async with self._database.transaction() as connection:
-            rows = list(
-                await connection.execute_fetchall(
-                    "SELECT value FROM votes WHERE clip_id = ? AND user_id = ?", (clip_id, user_id)
-                )
+        # Clicks on one clip are decided one at a time, also from several processes.
+        async with self._database.transaction(locks=[Lock(LockSpace.VOTE, zlib.crc32(clip_id.encode()))]) as connection:
+            rows = await connection.fetch_all(
+                "SELECT value FROM votes WHERE clip_id = ? AND user_id = ?", (clip_id, user_id)
             )
             if rows and rows[0][0] == value:
                 await connection.execute("DELETE FROM votes WHERE clip_id = ? AND user_id = ?", (clip_id, user_id))
@@ -144,9 +146,7 @@ class VoteStore:
                     (clip_id, user_id, value, to_db_time(now)),
                 )
                 action = VoteAction.SWITCHED if rows else VoteAction.ADDED
-            tally_rows = list(
-                await connection.execute_fetchall("SELECT up, down FROM vote_tallies WHERE clip_id = ?", (clip_id,))
-            )
+            tally_rows = await connection.fetch_all("SELECT up, down FROM vote_tallies WHERE clip_id = ?", (clip_id,))
         return action, VoteTally(*tally_rows[0]) if tally_rows else VoteTally()
 
     async def top(self, guild_id: int, since: datetime | None, limit: int) -> list[PostedClip]:
@@ -158,7 +158,7 @@ class VoteStore:
             first_hour = _next_boundary(since, timedelta(hours=1))
             first_day = _next_boundary(since, timedelta(days=1))
             rows = await self._database.fetch_all(
-                _TOP_SINCE,
+                self._top_since,
                 {
                     "guild": guild_id,
                     "since": to_db_time(since),
