@@ -27,6 +27,7 @@ from bot.retry import Backoff
 from bot.runtime import JobRuntime
 from bot.settings import Settings
 from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
+from bot.storage.coordination import CoordinationStore
 from bot.storage.database import DatabaseOpenError, MigrationError
 from bot.voting import VotingService
 
@@ -117,6 +118,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             quota=quota,
             voting=VotingService(VoteStore(database), clock=clock),
             state=BotStateStore(database),
+            coordination=CoordinationStore(database, owner=settings.instance_id),
             clock=clock,
         )
         bot = MusicBot(settings=settings, services=services)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
-from bot.clock import Clock
+from bot.clock import Clock, utc_now
 from bot.models import Job
 from bot.quota import QuotaService
 from bot.runtime import DeliveryTarget, JobRuntime, TargetFactory
 from bot.settings import Settings
 from bot.storage import BotStateStore
+from bot.storage.coordination import CoordinationStore
 from bot.tree import MusicCommandTree
 from bot.voting import VotingService
 
@@ -32,10 +34,16 @@ class Services:
     quota: QuotaService
     voting: VotingService
     state: BotStateStore
+    coordination: CoordinationStore
     clock: Clock
 
 
-class MusicBot(commands.Bot):
+class MusicBot(commands.AutoShardedBot):
+    """The bot runs SHARD_IDS of SHARD_COUNT shards (unset: as many as Discord recommends, all here). Other
+    processes may run the other shards, or the same ones: IDENTIFYs are spaced through the database, every
+    interaction is handled by the one process that claims it first, and only the holder of shard 0 syncs
+    commands."""
+
     settings: Settings
     services: Services
     # How a job resumed without its interaction reaches its channel; the music extension sets it when it loads.
@@ -50,14 +58,43 @@ class MusicBot(commands.Bot):
             tree_cls=MusicCommandTree,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None: every shard, discord.py's default
         )
         self.settings = settings
         self.services = services
+        self._identify_concurrency = 1
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        await self.sync_commands_if_changed()
+        try:
+            _, _, session_start = await self.http.get_bot_gateway()
+            self._identify_concurrency = max(1, int(session_start.get("max_concurrency", 1)))
+        except discord.DiscordException as error:  # connecting will say what is wrong; identify one at a time
+            log.warning("could not read Discord's IDENTIFY concurrency (%s); assuming 1", error)
+        if self.shard_ids is None or 0 in self.shard_ids:
+            await self.sync_commands_if_changed()
+        else:
+            log.info("not syncing application commands: the process running shard 0 does")
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord allows one IDENTIFY per bucket (shard id % max_concurrency) every 5 s for the whole token:
+        the slot is booked in the database, so processes starting together wait their turn instead of being
+        refused (and the 1,000 IDENTIFYs a day are not wasted on refusals)."""
+        bucket = (shard_id or 0) % self._identify_concurrency
+        wait = await self.services.coordination.book_identify(bucket, utc_now())
+        if wait.total_seconds() > 0:
+            log.info("shard %s waits %.1fs for its IDENTIFY slot (bucket %d)", shard_id, wait.total_seconds(), bucket)
+            await asyncio.sleep(wait.total_seconds())
+
+    async def claim(self, interaction: discord.Interaction[MusicBot]) -> bool:
+        """Whether this process handles the interaction: the first to claim it in the database does; another
+        session that received the same interaction stays silent."""
+        if await self.services.coordination.claim_interaction(interaction.id, utc_now()):
+            return True
+        log.info("interaction %s is handled by another session", interaction.id)
+        return False
 
     def resume_target(self, job: Job) -> DeliveryTarget:
         """Where the runtime posts a job it resumes: the job's channel, with the bot's own permissions."""

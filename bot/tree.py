@@ -63,5 +63,10 @@ async def answer_error(interaction: discord.Interaction[MusicBot], error: BaseEx
 
 
 class MusicCommandTree(app_commands.CommandTree["MusicBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[MusicBot], /) -> bool:
+        """Every command is claimed once, before anything is reserved: a second session that received the
+        same interaction does nothing."""
+        return await interaction.client.claim(interaction)
+
     async def on_error(self, interaction: discord.Interaction[MusicBot], error: app_commands.AppCommandError) -> None:
         await answer_error(interaction, error)

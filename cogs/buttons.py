@@ -42,6 +42,12 @@ def _clip_lock(job_id: int, position: int) -> asyncio.Lock:
     return lock
 
 
+async def claimed(interaction: Interaction) -> bool:
+    """Each click is claimed once in the database before anything happens, so when two sessions receive the
+    same click, one of them answers it."""
+    return await interaction.client.claim(interaction)
+
+
 class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?P<pos>\d+):(?P<choice>up|down)"):
     def __init__(self, job_id: int, position: int, choice: VoteChoice, count: int = 0) -> None:
         super().__init__(
@@ -60,6 +66,9 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
         cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
     ) -> VoteButton:
         return cls(int(match["job"]), int(match["pos"]), VoteChoice(match["choice"]))
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await claimed(interaction)
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
@@ -91,6 +100,9 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
         cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
     ) -> LyricsButton:
         return cls(int(match["job"]), int(match["pos"]))
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await claimed(interaction)
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
@@ -125,6 +137,9 @@ class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"
         cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
     ) -> AgainButton:
         return cls(int(match["job"]))
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await claimed(interaction)
 
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         """The same prompt and options, for (and charged to) whoever clicked."""

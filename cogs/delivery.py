@@ -114,6 +114,9 @@ class ChannelDelivery:
             embed=embed,
             view=clip_view(job.id, position, VoteTally()),
             allowed_mentions=self._requester_mention(),
+            # Discord returns the message already sent with this nonce (a few minutes back) instead of posting
+            # it twice, should two processes ever post the same clip; find_posted_clip covers anything older.
+            nonce=clip_nonce(job.id, position),
             **_file(audio, filename),
         )
         return sent.id
@@ -128,6 +131,11 @@ class ChannelDelivery:
 
     def _requester_mention(self) -> discord.AllowedMentions:
         return discord.AllowedMentions(users=[discord.Object(self._job.requester.user_id)])
+
+
+def clip_nonce(job_id: int, position: int) -> str:
+    """The channel post's nonce for one clip (Discord allows 25 characters)."""
+    return f"j{job_id}c{position}"
 
 
 def _file(audio: Path | None, filename: str) -> dict[str, Any]:

@@ -52,6 +52,9 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
             self.lyrics.required = False
             self.lyrics.placeholder = "Optional for an instrumental"
 
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await interaction.client.claim(interaction)
+
     async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
         request = GenerationRequest(
             mode=GenerationMode.CUSTOM,

@@ -24,6 +24,7 @@ from bot.models import (
     VoteTally,
 )
 from bot.storage import Database, JobStore, QuotaStore, SqliteDatabase, VoteStore
+from bot.storage.coordination import IDENTIFY_SPACING, CoordinationStore
 from bot.storage.database import Migration, MigrationError, bundled_migrations
 from tests.clock import FakeClock
 
@@ -227,3 +228,15 @@ async def test_durability_is_full_unless_asked_otherwise(tmp_path: Path) -> None
         normal.transaction() as writer,
     ):
         assert [tuple(row) for row in await writer.fetch_all("PRAGMA synchronous")] == [(1,)]
+
+
+async def test_an_interaction_is_claimed_once_and_identify_slots_are_spaced(
+    database: Database, clock: FakeClock
+) -> None:
+    store = CoordinationStore(database, owner="me")
+    assert await asyncio.gather(*(store.claim_interaction(7, clock()) for _ in range(5))) == [True] + [False] * 4
+    assert await store.claim_interaction(8, clock())
+    assert await store.book_identify(0, clock()) == timedelta(0)
+    assert await store.book_identify(0, clock()) == IDENTIFY_SPACING
+    clock.advance(seconds=60)
+    assert await store.book_identify(0, clock()) == timedelta(0)  # quiet for a minute: at once
