@@ -24,7 +24,16 @@ from bot.errors import (
 )
 from bot.models import CEILING_NAMES, UNLIMITED
 from bot.settings import Settings
-from bot.storage.database import bundled_migrations, to_db_time
+from bot.storage.database import bundled_migrations, redact_url, to_db_time
+
+POSTGRES_CHECK_TIMEOUT = 10.0
+
+
+class Unread:
+    """The bot-wide use was not read by the caller."""
+
+
+UNREAD = Unread()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,7 @@ def check_settings(settings: Settings) -> list[Finding]:
 
 def check_database(path: Path) -> Finding:
     """Reads the file without changing it: its schema version against this bot's, and a quick integrity check."""
-    latest = len(bundled_migrations())
+    latest = bundled_migrations("sqlite")[-1].version
     if not path.exists():
         folder = next((parent for parent in path.parents if parent.exists()), Path("."))
         if not folder.is_dir() or not _writable(folder):
@@ -119,8 +128,72 @@ def _budget_part(period: str, variable: str, limit: int, used: int | None) -> st
     return f"{period}: {spent} of {limit:,}{left}"
 
 
-def check_operator_limits(settings: Settings, *, now: datetime | None = None) -> list[Finding]:
-    """The operator's protection from the servers: the bot-wide budget and what is left, ceilings, allow-list."""
+async def check_postgres(url: str, now: datetime) -> tuple[Finding, tuple[int, int] | None]:
+    """Connects without changing anything: reachable, its schema version against this bot's, and the bot-wide
+    use of today and this month (None when it cannot be read)."""
+    import asyncpg
+
+    shown = redact_url(url)
+    latest = bundled_migrations("postgresql")[-1].version
+    try:
+        connection = await asyncpg.connect(url, timeout=POSTGRES_CHECK_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
+        return Finding(False, f"database {shown} cannot be reached: {type(error).__name__}: {error}"), None
+    try:
+        server = await connection.fetchval("SHOW server_version")
+        if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            return (
+                Finding(True, f"database {shown} (PostgreSQL {server}) is empty; the bot creates its schema at start"),
+                (0, 0),
+            )
+        version = int(await connection.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+        day, month = to_db_time(start_of_utc_day(now))[:10], to_db_time(now)[:7]
+        query = "SELECT coalesce(sum(used), 0) FROM global_counters WHERE scope = $1 AND period = $2"
+        used = (
+            int(await connection.fetchval(query, "day", day)),
+            int(await connection.fetchval(query, "month", month)),
+        )
+    except asyncpg.PostgresError as error:
+        return Finding(False, f"database {shown} cannot be read: {error}"), None
+    finally:
+        await connection.close()
+    where = f"database {shown} (PostgreSQL {server})"
+    if version > latest:
+        return Finding(False, f"{where} is at schema {version}, newer than this bot ({latest}); upgrade the bot"), used
+    if version < latest:
+        pending = latest - version
+        return Finding(
+            True, f"{where} is at schema {version}; {pending} migration(s) pending, applied at next start"
+        ), used
+    return Finding(True, f"{where} is up to date (schema {version})"), used
+
+
+def check_shards(settings: Settings, recommended: int | None) -> list[Finding]:
+    """SHARD_COUNT against what Discord recommends for the bot's number of servers (2,500 per shard at most)."""
+    count, ids = settings.shard_count, settings.shard_ids
+    if count is None:
+        shards = f"{recommended} shard(s), Discord's recommendation" if recommended else "Discord's recommended count"
+        return [Finding(True, f"sharding: SHARD_COUNT not set; this process runs all of {shards}")]
+    runs = "all of them" if ids is None else f"shards {', '.join(map(str, ids))}"
+    findings = [Finding(True, f"sharding: {count} shard(s) in all (SHARD_COUNT); this process runs {runs}")]
+    if recommended is not None and count < recommended:
+        findings.append(
+            Finding(
+                False,
+                f"SHARD_COUNT {count} is below the {recommended} Discord recommends for this bot's servers; Discord "
+                "refuses shards with more than 2,500 servers: raise SHARD_COUNT on every process",
+            )
+        )
+    if ids is not None and 0 not in ids:
+        findings.append(Finding(True, "  this process does not run shard 0: another process syncs the commands"))
+    return findings
+
+
+def check_operator_limits(
+    settings: Settings, *, now: datetime | None = None, used: tuple[int, int] | Unread | None = UNREAD
+) -> list[Finding]:
+    """The operator's protection from the servers: the bot-wide budget and what is left, ceilings, allow-list.
+    `used` is the bot-wide use today and this month when the caller read it (else read from the SQLite file)."""
     moment = now or utc_now()
     daily, monthly = settings.global_daily_limit, settings.global_monthly_limit
     findings: list[Finding] = []
@@ -134,7 +207,8 @@ def check_operator_limits(settings: Settings, *, now: datetime | None = None) ->
             )
         )
     else:
-        used = read_budget_used(settings.database_path, moment)
+        if isinstance(used, Unread):
+            used = read_budget_used(settings.database_path, moment)
         today, this_month = used if used else (None, None)
         parts = [
             _budget_part("today (UTC)", "GLOBAL_DAILY_LIMIT", daily, today),
@@ -190,29 +264,46 @@ async def check_music_api(session: aiohttp.ClientSession, settings: Settings) ->
     return Finding(True, f"{where} {words}")
 
 
-async def check_discord(session: aiohttp.ClientSession, settings: Settings, *, api_base: str) -> Finding:
+async def check_discord(
+    session: aiohttp.ClientSession, settings: Settings, *, api_base: str
+) -> tuple[Finding, int | None]:
+    """The token works; and how many shards Discord recommends for the bot (None when it did not say)."""
+    headers = {"Authorization": f"Bot {settings.discord_token.get_secret_value()}"}
+    timeout = aiohttp.ClientTimeout(total=settings.http_timeout_seconds)
     try:
-        async with session.get(
-            f"{api_base}/users/@me",
-            headers={"Authorization": f"Bot {settings.discord_token.get_secret_value()}"},
-            timeout=aiohttp.ClientTimeout(total=settings.http_timeout_seconds),
-        ) as response:
+        async with session.get(f"{api_base}/users/@me", headers=headers, timeout=timeout) as response:
             status = response.status
             data = await response.json(content_type=None) if status == 200 else None
+        recommended = None
+        if status == 200:
+            async with session.get(f"{api_base}/gateway/bot", headers=headers, timeout=timeout) as response:
+                gateway = await response.json(content_type=None) if response.status == 200 else None
+            shards = gateway.get("shards") if isinstance(gateway, dict) else None
+            recommended = shards if isinstance(shards, int) and shards > 0 else None
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        return Finding(False, f"Discord cannot be reached: {type(error).__name__}")
+        return Finding(False, f"Discord cannot be reached: {type(error).__name__}"), None
     if status == 401:
-        return Finding(False, "Discord refused DISCORD_TOKEN (401): copy the bot token again from the developer portal")
+        refused = "Discord refused DISCORD_TOKEN (401): copy the bot token again from the developer portal"
+        return Finding(False, refused), None
     if status != 200 or not isinstance(data, dict):
-        return Finding(False, f"Discord answered HTTP {status} to the token check")
-    return Finding(True, f"Discord accepts DISCORD_TOKEN: logged in as {data.get('username')} ({data.get('id')})")
+        return Finding(False, f"Discord answered HTTP {status} to the token check"), None
+    login = Finding(True, f"Discord accepts DISCORD_TOKEN: logged in as {data.get('username')} ({data.get('id')})")
+    return login, recommended
 
 
 async def run_doctor(settings: Settings, *, discord_api_base: str) -> list[Finding]:
     findings = check_settings(settings)
-    findings.append(check_database(settings.database_path))
-    findings.extend(check_operator_limits(settings))
+    now = utc_now()
+    if settings.uses_postgres:
+        database, used = await check_postgres(settings.database_url, now)
+        findings.append(database)
+        findings.extend(check_operator_limits(settings, now=now, used=used))
+    else:
+        findings.append(check_database(settings.database_path))
+        findings.extend(check_operator_limits(settings, now=now))
     async with aiohttp.ClientSession() as session:
         findings.append(await check_music_api(session, settings))
-        findings.append(await check_discord(session, settings, api_base=discord_api_base))
+        login, recommended = await check_discord(session, settings, api_base=discord_api_base)
+        findings.append(login)
+        findings.extend(check_shards(settings, recommended))
     return findings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 from bot.clock import utc_now
@@ -10,6 +11,7 @@ from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService
 from bot.storage import QuotaStore, SqliteDatabase
 from bot.storage.database import bundled_migrations
+from bot.storage.postgres import PostgresDatabase
 from tests.bot_process import BotProcess
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
@@ -88,3 +90,50 @@ async def test_doctor_shows_the_budget_used_and_left_without_changing_the_databa
     assert "the default max_concurrent (4) is above its ceiling: servers get 2" in output
     assert "allow-list: 3 server(s) may generate (ALLOWED_GUILD_IDS)" in output
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
+
+
+async def test_doctor_checks_a_postgresql_database_without_logging_its_password(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, postgres_url: str
+) -> None:
+    with_password = postgres_url.replace("postgres@", "postgres:hunter2-secret@", 1)  # trust auth ignores it
+    code, output = await run_doctor(discord_fake, api, tmp_path, database_url=with_password)
+    assert code == 0, output
+    assert "is empty; the bot creates its schema at start" in output
+    assert "hunter2-secret" not in output
+    async with PostgresDatabase.open(postgres_url, migrations=bundled_migrations("postgresql")[:1]):
+        pass
+    code, output = await run_doctor(discord_fake, api, tmp_path, database_url=postgres_url)
+    assert code == 0, output
+    baseline, *later = bundled_migrations("postgresql")
+    assert f"is at schema {baseline.version}; {len(later)} migration(s) pending, applied at next start" in output
+    async with PostgresDatabase.open(postgres_url):
+        pass
+    code, output = await run_doctor(discord_fake, api, tmp_path, database_url=postgres_url, global_daily_limit=10)
+    assert f"is up to date (schema {bundled_migrations('postgresql')[-1].version})" in output
+    assert "today (UTC): 0 used of 10, 10 left" in output
+
+
+async def test_doctor_names_an_unreachable_postgresql(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://bot:s3cret-pw@127.0.0.1:{port}/musicbot"
+    code, output = await run_doctor(discord_fake, api, tmp_path, database_url=url)
+    assert code == 1
+    assert f"database postgresql://bot:***@127.0.0.1:{port}/musicbot cannot be reached" in output
+    assert "s3cret-pw" not in output
+
+
+async def test_doctor_checks_the_shard_settings_against_discords_recommendation(
+    api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with FakeDiscord(shard_count=4) as discord:
+        code, output = await run_doctor(discord, api, tmp_path, shard_count=2, shard_ids="1")
+        assert code == 1
+        assert "SHARD_COUNT 2 is below the 4 Discord recommends" in output
+        assert "does not run shard 0: another process syncs the commands" in output
+        code, output = await run_doctor(discord, api, tmp_path, shard_count=4, shard_ids="0-1")
+        assert code == 0, output
+        assert "sharding: 4 shard(s) in all (SHARD_COUNT); this process runs shards 0, 1" in output
