@@ -28,7 +28,7 @@ from bot.runtime import JobRuntime
 from bot.settings import Settings
 from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
 from bot.storage.coordination import CoordinationStore
-from bot.storage.database import DatabaseOpenError, MigrationError
+from bot.storage.database import DatabaseOpenError, MigrationError, is_postgres_url
 from bot.voting import VotingService
 
 log = logging.getLogger("bot")
@@ -166,11 +166,36 @@ def doctor(settings: Settings) -> None:
     raise SystemExit(1 if bad else 0)
 
 
+def migrate_db(settings: Settings, target: str) -> None:
+    """`musicbot migrate-db --to postgresql://…`: copies the SQLite database DATABASE_URL names into an empty
+    PostgreSQL database (with the bot stopped); exit status 1 with the reason if it cannot."""
+    from bot.transfer import TransferError, copy_sqlite_to_postgres
+
+    if settings.uses_postgres:
+        print("musicbot: DATABASE_URL names PostgreSQL already; migrate-db copies from SQLite", file=sys.stderr)
+        raise SystemExit(2)
+    if not is_postgres_url(target):
+        print("musicbot: --to must be a postgresql://user:password@host:5432/database URL", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        report = asyncio.run(copy_sqlite_to_postgres(settings.database_path, target, now=utc_now()))
+    except (TransferError, DatabaseOpenError, MigrationError) as error:
+        print(f"musicbot: migrate-db: {error}; nothing was copied", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(report.describe(target))
+    raise SystemExit(0)
+
+
+USAGE = "usage: musicbot [doctor | migrate-db --to postgresql://user:password@host:5432/database]"
+
+
 def main() -> None:
-    """The `musicbot` console script: `musicbot` runs the bot, `musicbot doctor` checks the set-up."""
+    """The `musicbot` console script: `musicbot` runs the bot, `musicbot doctor` checks the set-up, `musicbot
+    migrate-db --to URL` copies the SQLite database into PostgreSQL."""
     arguments = sys.argv[1:]
-    if arguments not in ([], ["doctor"]):
-        print("usage: musicbot [doctor]", file=sys.stderr)
+    migrating = len(arguments) == 3 and arguments[:2] == ["migrate-db", "--to"]
+    if arguments not in ([], ["doctor"]) and not migrating:
+        print(USAGE, file=sys.stderr)
         raise SystemExit(2)
     try:
         settings = Settings()  # type: ignore[call-arg]  # read from the environment and .env
@@ -185,6 +210,8 @@ def main() -> None:
     if arguments == ["doctor"]:
         doctor(settings)
     configure_logging(settings.log_level)
+    if migrating:
+        migrate_db(settings, arguments[2])
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:
