@@ -115,8 +115,8 @@ async def _copy_table(sqlite: SqliteDatabase, transaction: Transaction, table: s
     insert = f"INSERT INTO {table} ({listed}) VALUES ({', '.join('?' * len(columns))})"
     copied = 0
     async with sqlite.writer.execute(f"SELECT {listed} FROM {table}") as cursor:
-        while batch := await cursor.fetchmany(BATCH):
-            await transaction.execute_many(insert, [tuple(row) for row in batch])
+        while batch := [tuple(row) for row in await cursor.fetchmany(BATCH)]:
+            await transaction.execute_many(insert, batch)
             copied += len(batch)
     log.info("copied %s: %d rows", table, copied)
     return copied
