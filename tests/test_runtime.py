@@ -341,10 +341,11 @@ async def test_a_resumed_job_whose_lease_ran_out_is_finished_by_the_next_process
     # What a first process left when it died after the paid call: the clip ids, and a lease that ran out.
     quota = QuotaService(QuotaStore(database, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
     job_id = await quota.reserve_generation(
-        REQUESTER, REQUEST, backend=backend.name, owner="first", lease=timedelta(seconds=-1)
+        REQUESTER, REQUEST, backend=backend.name, owner="first", lease=timedelta(seconds=30)
     )
     await jobs.mark_submitted(job_id, "first", utc_now())
     await jobs.save_clips(job_id, "first", [(0, clip("a", ClipStatus.QUEUED))], polling=True)
+    await database.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (to_db_time(utc_now()), job_id))
 
     second = make_runtime(database, backend, tmp_path, owner="second")
     target = RecordingTarget()

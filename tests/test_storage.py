@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.errors import JobTakenOverError
 from bot.models import (
     Clip,
     ClipStatus,
@@ -25,7 +26,7 @@ from bot.models import (
 )
 from bot.storage import Database, JobStore, QuotaStore, SqliteDatabase, VoteStore
 from bot.storage.coordination import IDENTIFY_SPACING, CoordinationStore
-from bot.storage.database import Migration, MigrationError, bundled_migrations
+from bot.storage.database import Migration, MigrationError, bundled_migrations, to_db_time
 from tests.clock import FakeClock
 
 REQUESTER = Requester(guild_id=1, channel_id=2, user_id=3)
@@ -240,3 +241,14 @@ async def test_an_interaction_is_claimed_once_and_identify_slots_are_spaced(
     assert await store.book_identify(0, clock()) == IDENTIFY_SPACING
     clock.advance(seconds=60)
     assert await store.book_identify(0, clock()) == timedelta(0)  # quiet for a minute: at once
+
+
+async def test_the_paid_call_is_not_marked_once_the_lease_ran_out(database: Database, clock: FakeClock) -> None:
+    """A process stopped past its lease (SIGSTOP, a long pause) may already be replaced: it must not pay."""
+    jobs = JobStore(database)
+    job_id = await reserve(database, clock)
+    await database.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (to_db_time(clock()), job_id))
+    clock.advance(seconds=1)
+    with pytest.raises(JobTakenOverError):
+        await jobs.mark_submitted(job_id, OWNER, clock())
+    assert (await jobs.get(job_id)).status is JobStatus.RESERVED

@@ -137,10 +137,12 @@ class JobStore:
 
     async def mark_submitted(self, job_id: int, owner: str, now: datetime) -> None:
         """Recorded before the paid call goes out, so a crash inside it is known after a restart; raises
-        JobTakenOverError (and the paid call must then not be sent) when this process no longer owns the job."""
+        JobTakenOverError (and the paid call must then not be sent) when this process no longer owns the job, or
+        its lease ran out (a process stopped past it may be being replaced right now)."""
         await self._fenced(
-            "UPDATE jobs SET status = ?, submitted_at = ? WHERE id = ? AND owner = ? AND status = ?",
-            (JobStatus.SUBMITTED.value, to_db_time(now), job_id, owner, JobStatus.RESERVED.value),
+            """UPDATE jobs SET status = ?, submitted_at = ?
+               WHERE id = ? AND owner = ? AND status = ? AND (lease_until IS NULL OR lease_until > ?)""",
+            (JobStatus.SUBMITTED.value, to_db_time(now), job_id, owner, JobStatus.RESERVED.value, to_db_time(now)),
             job_id,
         )
 
