@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_shards import CLOSE_AUTHENTICATION_FAILED, GatewayClose, InvalidSession, parse_shard
+
 if TYPE_CHECKING:
     from tests.fakes.discord_server import FakeDiscord
 
@@ -47,6 +49,7 @@ class GatewaySession:
         self.query = query
         self.session_id = secrets.token_hex(16)
         self.identify: dict[str, Any] | None = None
+        self.shard: tuple[int, int] = (0, 1)  # [shard_id, shard_count] of the IDENTIFY (or the resumed session)
         self.sequence = 0
         self.closed = False
         self.close_code: int | None = None
@@ -61,6 +64,15 @@ class GatewaySession:
     @property
     def identified(self) -> bool:
         return self.identify is not None
+
+    @property
+    def shard_id(self) -> int:
+        return self.shard[0]
+
+    @property
+    def live(self) -> bool:
+        """Identified (or resumed) and still open: Discord sends it events."""
+        return self.identified and not self.closed
 
     @property
     def intents(self) -> int:
@@ -82,7 +94,7 @@ class GatewaySession:
 
     def take_over(self, previous: GatewaySession, *, replay_after: int) -> None:
         """Continue `previous` (a RESUME): same session id and sequence, missed dispatches sent again."""
-        self.session_id, self.identify = previous.session_id, previous.identify
+        self.session_id, self.identify, self.shard = previous.session_id, previous.identify, previous.shard
         self.sequence, self.history = previous.sequence, previous.history
         for frame in self.history:
             if frame["s"] > replay_after:
@@ -104,8 +116,14 @@ class GatewaySession:
         self.closed = True
         self.close_code = code
         self._outgoing.put_nowait(None)
-        with contextlib.suppress(Exception):
+        try:
             await self._writer
+        except asyncio.CancelledError:  # the connection ended meanwhile (stop_writer), unless we are cancelled
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+        except Exception:
+            pass
         await self.ws.close(code=code, message=reason.encode())
 
     async def _write_loop(self) -> None:
@@ -139,11 +157,13 @@ class GatewayServer:
         live = [session for session in self.sessions if not session.closed]
         return live[-1] if live else None
 
-    def broadcast(self, event: str, data: Any, *, intent: int | None = None) -> None:
-        """Dispatch to every identified, open session that subscribed to `intent` (None: always sent)."""
-        for session in self.sessions:
-            if session.closed or not session.identified:
-                continue
+    def sessions_for_shard(self, shard_id: int) -> list[GatewaySession]:
+        """The live (identified, open) sessions holding `shard_id`, oldest first."""
+        return [session for session in self.sessions if session.live and session.shard_id == shard_id]
+
+    def broadcast(self, event: str, data: Any, *, guild_id: int | None, intent: int | None = None) -> None:
+        """Dispatch to every live session of the guild's shard (shard 0 for None) that subscribed to `intent`."""
+        for session in self.sessions_for_shard(self._fake.shard_of(guild_id)):
             if intent is None or session.has_intent(intent):
                 session.dispatch(event, data)
 
@@ -224,12 +244,25 @@ class GatewayServer:
         if intents & PRIVILEGED_INTENTS & ~fake.privileged_intents:
             await session.close(4014, "Disallowed intent(s)")
             return
-        session.identify = data
+        try:
+            shard = parse_shard(data, fake.shard_count)
+        except GatewayClose as refusal:
+            await session.close(refusal.code, refusal.reason)
+            return
+        if fake.identify_budget.exhausted():  # Discord resets the token past 1,000 IDENTIFYs a day
+            await session.close(CLOSE_AUTHENTICATION_FAILED, "Authentication failed")
+            return
+        if not fake.identify_budget.try_start(shard[0]):
+            fake.invalid_sessions.append(InvalidSession(fake.now(), session.session_id, shard, "identify rate limit"))
+            session.send(OP_INVALID_SESSION, False)
+            return
+        session.identify, session.shard = data, shard
         fake.identifies.append(data)
+        guilds = [guild for guild_id, guild in fake.guilds.items() if fake.shard_of(guild_id) == shard[0]]
         ready: dict[str, Any] = {
             "v": 10,
             "user": fake.users[fake.bot_user_id].to_payload() | {"verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in fake.guilds],
+            "guilds": [{"id": str(guild.id), "unavailable": True} for guild in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": fake.gateway_url,
@@ -243,11 +276,11 @@ class GatewayServer:
             "auth": {},
             "_trace": ["fake-gateway"],
         }
-        if "shard" in data:
-            ready["shard"] = data["shard"]
+        if data.get("shard") is not None:  # Discord echoes the shard only when the IDENTIFY carried one
+            ready["shard"] = list(shard)
         last = session.dispatch("READY", ready)
         if intents & INTENT_GUILDS:
-            for guild in fake.guilds.values():
+            for guild in guilds:
                 last = session.dispatch("GUILD_CREATE", guild.to_payload(bot_user_id=fake.bot_user_id))
         session.expect_ready_after(last)
 
@@ -260,6 +293,8 @@ class GatewayServer:
             return
         previous = next((s for s in self.sessions if s.session_id == data.get("session_id") and s.closed), None)
         if not self.accept_resume or previous is None or not isinstance(data.get("seq"), int):
+            fake = self._fake
+            fake.invalid_sessions.append(InvalidSession(fake.now(), session.session_id, None, "resume refused"))
             session.send(OP_INVALID_SESSION, False)  # discord.py then IDENTIFYs again, 5 s later
             return
         session.take_over(previous, replay_after=data["seq"])

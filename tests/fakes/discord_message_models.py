@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.fakes.discord_constants import FLAG_EPHEMERAL, FLAG_LOADING
-from tests.fakes.discord_validation import UploadedFile
+from tests.fakes.discord_validation import UploadedFile, error_at, invalid_form_body
+
+if TYPE_CHECKING:
+    from tests.fakes.discord_gateway import GatewaySession
+
+NONCE_LIFETIME = 300.0  # seconds (fake clock) a channel message's nonce is remembered for enforce_nonce
 
 
 @dataclass
@@ -65,6 +71,7 @@ class FakeMessage:
     edits: int = 0
     edited_at: float | None = None
     deleted: bool = False
+    nonce: str | int | None = None  # as sent; Discord echoes it only in the create response and MESSAGE_CREATE
 
     @property
     def ephemeral(self) -> bool:
@@ -108,6 +115,61 @@ class FakeMessage:
             f"<FakeMessage id={self.id} channel={self.channel_id} flags={self.flags} edits={self.edits} "
             f"content={self.content[:60]!r} embeds={len(self.embeds)} files={[a.filename for a in self.attachments]}>"
         )
+
+
+class NonceCache:
+    """enforce_nonce: a channel message created with the same nonce, author and channel within NONCE_LIFETIME
+    returns the message already created (Discord's "a few minutes")."""
+
+    def __init__(self, clock: Callable[[], float], lifetime: float = NONCE_LIFETIME) -> None:
+        self._clock = clock
+        self.lifetime = lifetime
+        self._messages: dict[tuple[int, int, str], FakeMessage] = {}
+
+    def remember(self, message: FakeMessage) -> None:
+        """Keep a channel message's nonce, unless a live message created with it is still remembered."""
+        if message.nonce is None or message.interaction_id is not None:
+            return
+        if self.find(message.channel_id, message.author_id, str(message.nonce)) is None:
+            self._messages[message.channel_id, message.author_id, str(message.nonce)] = message
+
+    def find(self, channel_id: int, author_id: int, nonce: str) -> FakeMessage | None:
+        """The live message created with this nonce less than `lifetime` ago, if any."""
+        key = (channel_id, author_id, nonce)
+        message = self._messages.get(key)
+        if message is None:
+            return None
+        if self._clock() - message.created_at >= self.lifetime or message.deleted:
+            del self._messages[key]
+            return None
+        return message
+
+
+def query_int(
+    query: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+    snowflake: bool = False,
+) -> int:
+    """A query-string number, refused like Discord does (400/50035 naming the parameter)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        kind = "snowflake" if snowflake else "int"
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not {kind}.')) from None
+    if value < minimum:
+        message = f"int value should be greater than or equal to {minimum}."
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MIN", message))
+    if maximum is not None and value > maximum:
+        message = f"int value should be less than or equal to {maximum}."
+        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MAX", message))
+    return value
 
 
 @dataclass(frozen=True)
@@ -177,6 +239,7 @@ class FakeInteraction:
     errors: list[tuple[int, int]] = field(default_factory=list)
     modal: dict[str, Any] | None = None
     ephemeral: bool = False
+    delivered_to: list[GatewaySession] = field(default_factory=list)  # the sessions sent its INTERACTION_CREATE
 
     @property
     def acknowledged(self) -> bool:

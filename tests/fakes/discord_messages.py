@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tests.fakes.discord_gateway import INTENT_GUILD_MESSAGES
+from tests.fakes.discord_message_models import NonceCache, query_int
 from tests.fakes.discord_models import (
     ATTACH_FILES,
     FLAG_IS_COMPONENTS_V2,
@@ -60,39 +61,13 @@ def _is_empty(message: FakeMessage, body: Mapping[str, Any]) -> bool:
     return not any(parts) and not body.get("sticker_ids") and not body.get("poll")
 
 
-def _query_int(
-    query: Mapping[str, str],
-    name: str,
-    default: int,
-    *,
-    minimum: int,
-    maximum: int | None = None,
-    snowflake: bool = False,
-) -> int:
-    """A query-string number, refused like Discord does (400/50035 naming the parameter)."""
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        kind = "snowflake" if snowflake else "int"
-        raise invalid_form_body(error_at([name], "NUMBER_TYPE_COERCE", f'Value "{raw}" is not {kind}.')) from None
-    if value < minimum:
-        message = f"int value should be greater than or equal to {minimum}."
-        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MIN", message))
-    if maximum is not None and value > maximum:
-        message = f"int value should be less than or equal to {maximum}."
-        raise invalid_form_body(error_at([name], "NUMBER_TYPE_MAX", message))
-    return value
-
-
 class MessageStore:
     """Every message of every channel, in creation order; deleted ones are kept but flagged."""
 
     def __init__(self, fake: FakeDiscord) -> None:
         self._fake = fake
         self._by_channel: dict[int, list[FakeMessage]] = {}
+        self.nonces = NonceCache(fake.now)  # enforce_nonce: a repeat within NONCE_LIFETIME gets the first message
 
     def add_channel(self, channel_id: int) -> None:
         self._by_channel[channel_id] = []
@@ -133,11 +108,13 @@ class MessageStore:
             message_type=CHAT_INPUT_COMMAND_MESSAGE if from_command else 0,
             tts=bool(body.get("tts")),
             reply_to=reply_to,
+            nonce=body.get("nonce"),
         )
         self._apply_body(message, body, files, creating=True)
         if not allow_empty and _is_empty(message, body):
             raise empty_message()
         self._by_channel[channel_id].append(message)
+        self.nonces.remember(message)
         if not message.ephemeral:
             self._broadcast("MESSAGE_CREATE", message)
         return message
@@ -161,7 +138,9 @@ class MessageStore:
         message.deleted = True
         if not message.ephemeral:
             payload = {"id": str(message.id), "channel_id": str(message.channel_id), "guild_id": str(message.guild_id)}
-            self._fake.gateway.broadcast("MESSAGE_DELETE", payload, intent=INTENT_GUILD_MESSAGES)
+            self._fake.gateway.broadcast(
+                "MESSAGE_DELETE", payload, guild_id=message.guild_id, intent=INTENT_GUILD_MESSAGES
+            )
 
     def _apply_body(
         self, message: FakeMessage, body: Mapping[str, Any], files: Sequence[UploadedFile], *, creating: bool
@@ -209,14 +188,15 @@ class MessageStore:
         return FakeAttachment(self._fake.new_id(), filename, content_type, upload.data, metadata.get("description"))
 
     def _broadcast(self, event: str, message: FakeMessage) -> None:
-        payload = self.payload(message) | {"guild_id": str(message.guild_id)}
+        payload = self.payload(message, with_nonce=event == "MESSAGE_CREATE") | {"guild_id": str(message.guild_id)}
         guild = self._fake.guilds.get(message.guild_id or 0)
         if guild is not None and message.author_id in guild.members:
             payload["member"] = guild.members[message.author_id].to_payload(with_user=False)
-        self._fake.gateway.broadcast(event, payload, intent=INTENT_GUILD_MESSAGES)
+        self._fake.gateway.broadcast(event, payload, guild_id=message.guild_id, intent=INTENT_GUILD_MESSAGES)
 
-    def payload(self, message: FakeMessage) -> dict[str, Any]:
-        """The message object as Discord's REST API returns it."""
+    def payload(self, message: FakeMessage, *, with_nonce: bool = False) -> dict[str, Any]:
+        """The message object as Discord's REST API returns it; `nonce` only where Discord echoes it back
+        (the create response and MESSAGE_CREATE)."""
         fake = self._fake
         pings = message.pinged()
         mentioned_users = [int(ping.split(":")[1]) for ping in pings if ping.startswith("user:")]
@@ -241,6 +221,8 @@ class MessageStore:
             "pinned": False,
             "flags": message.flags,
         }
+        if with_nonce and message.nonce is not None:
+            payload["nonce"] = message.nonce
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
         if message.reply_to is not None:
@@ -325,13 +307,13 @@ class ChannelRoutes:
         """
         channel = self._channel(request, needs=VIEW_CHANNEL | READ_MESSAGE_HISTORY)
         query = request.query
-        limit = _query_int(query, "limit", 50, minimum=1, maximum=100)
+        limit = query_int(query, "limit", 50, minimum=1, maximum=100)
         anchors = [key for key in ("around", "before", "after") if key in query]
         if len(anchors) > 1:
             message = "before, after and around are mutually exclusive."
             raise invalid_form_body(error_at([anchors[1]], "BASE_TYPE_BAD_QUERY", message))
         oldest_first = sorted((m for m in self._store.in_channel(channel.id) if not m.ephemeral), key=lambda m: m.id)
-        anchor = _query_int(query, anchors[0], 0, minimum=0, snowflake=True) if anchors else None
+        anchor = query_int(query, anchors[0], 0, minimum=0, snowflake=True) if anchors else None
         if anchor is None:
             page = oldest_first[-limit:]
         elif anchors[0] == "before":
@@ -364,8 +346,12 @@ class ChannelRoutes:
             if reply_to is None and reference.get("fail_if_not_exists", True):
                 error = error_at(["message_reference"], "REPLIES_UNKNOWN_MESSAGE", "Unknown message")
                 raise invalid_form_body(error)
+        if body.get("enforce_nonce") and body.get("nonce") is not None:
+            earlier = self._store.nonces.find(channel.id, self._fake.bot_user_id, str(body["nonce"]))
+            if earlier is not None:  # Discord: the message already sent with this nonce, nothing new created
+                return json_response(self._store.payload(earlier, with_nonce=True))
         message = self._store.create(channel.id, body, files, reply_to=reply_to)
-        return json_response(self._store.payload(message))
+        return json_response(self._store.payload(message, with_nonce=True))
 
     async def edit_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tests.fakes.discord_commands import CommandRoutes
 from tests.fakes.discord_faults import FAULT_ROUTES, FaultInjector
-from tests.fakes.discord_gateway import GatewayServer
+from tests.fakes.discord_gateway import GatewayServer, GatewaySession
 from tests.fakes.discord_interaction_builder import InteractionBuilder
 from tests.fakes.discord_interactions import InteractionRoutes
 from tests.fakes.discord_messages import ChannelRoutes, MessageStore
@@ -31,12 +31,12 @@ from tests.fakes.discord_models import (
     FakeUser,
     RecordedRequest,
     RoleOption,
-    SnowflakeFactory,
     UserOption,
 )
 from tests.fakes.discord_redirect import API_BASE_VARIABLE, GATEWAY_VARIABLE
 from tests.fakes.discord_server_http import Handler, HttpPlumbing
 from tests.fakes.discord_server_world import WorldBuilding
+from tests.fakes.discord_shards import IDENTIFY_WINDOW, IdentifyBudget, InvalidSession, Snowflakes, shard_for
 
 if TYPE_CHECKING:
     import discord
@@ -49,7 +49,9 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "FakeMessage",
+    "GatewaySession",
     "Handler",
+    "InvalidSession",
     "RecordedRequest",
     "RoleOption",
     "UserOption",
@@ -57,7 +59,14 @@ __all__ = [
 
 
 class FakeDiscord(WorldBuilding, HttpPlumbing):
-    """In-process fake of Discord's HTTP API v10 and gateway. See tests/fake_discord/ for use."""
+    """In-process fake of Discord's HTTP API v10 and gateway. See tests/fake_discord/ for use.
+
+    `shard_count` is the number of shards the bot must use (GET /gateway/bot's `shards`); every IDENTIFY must
+    then carry `shard: [id, shard_count]`. `max_concurrency` is the number of IDENTIFY buckets: one IDENTIFY
+    per `identify_window` seconds (fake clock) in bucket `shard_id % max_concurrency`, else opcode 9 (see
+    `invalid_sessions`). `identify_window` defaults to Discord's 5 s when `shard_count` > 1 and to 0 (no
+    limit) with one shard, so single-shard tests may restart a bot at once; pass 5.0 to enforce it there too.
+    """
 
     def __init__(
         self,
@@ -67,13 +76,23 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         default_upload_limit: int = 10 * MIB,
         heartbeat_interval_ms: int = 41_250,
         privileged_intents: int = 0,
+        shard_count: int = 1,
+        max_concurrency: int = 1,
+        identify_window: float | None = None,
     ) -> None:
+        if shard_count < 1:
+            raise ValueError("shard_count must be at least 1")
         self.ack_deadline = ack_deadline
         self.token_lifetime = token_lifetime
         self.default_upload_limit = default_upload_limit
         self.privileged_intents = privileged_intents  # intents approved "in the developer portal"
+        self.shard_count = shard_count
         self.clock_offset = 0.0
-        self.new_id = SnowflakeFactory(self.now)
+        if identify_window is None:
+            identify_window = IDENTIFY_WINDOW if shard_count > 1 else 0.0
+        self.identify_budget = IdentifyBudget(max_concurrency=max_concurrency, clock=self.now, window=identify_window)
+        self.invalid_sessions: list[InvalidSession] = []  # every opcode 9 sent: refused IDENTIFYs and RESUMEs
+        self.new_id = Snowflakes(self.now)
         self.application_id = self.new_id()
         self.application_flags = 1 << 23  # APPLICATION_COMMAND_BADGE
         self.bot_user_id = self.application_id  # like most bots, the bot user shares the application's id
@@ -170,11 +189,22 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
     async def run_client(
         self, client: discord.Client, *, timeout: float = 10, reconnect: bool = False
     ) -> AsyncIterator[discord.Client]:
-        """Log `client` in with the fake token, connect it, wait for the fake's READY handshake; close on exit."""
+        """Log `client` in with the fake token, connect it, wait for the fake's READY handshake; close on exit.
+
+        For an AutoShardedClient, waits until a session of this client is ready on each of its shards
+        (`shard_ids`, or every shard of the fake); discord.py IDENTIFYs its own shards 5 s apart.
+        """
+        import discord
+
+        known = len(self.gateway.sessions)
         await client.login(self.bot_token)
         task = asyncio.create_task(client.connect(reconnect=reconnect))
         try:
-            await self.wait_until_ready(timeout=timeout, connection_task=task)
+            if isinstance(client, discord.AutoShardedClient):
+                shard_ids = list(client.shard_ids or range(self.shard_count))
+                await self._wait_ready(lambda: self._new_shards_ready(known, shard_ids), timeout, task)
+            else:
+                await self.wait_until_ready(timeout=timeout, connection_task=task)
             yield client
         finally:
             await client.close()
@@ -241,6 +271,14 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
             raise LookupError(f"no message {message_id}")
         return message
 
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard a guild's events go to: `(guild_id >> 22) % shard_count`; 0 for None (DMs)."""
+        return shard_for(guild_id, self.shard_count)
+
+    def sessions_for_shard(self, shard_id: int) -> list[GatewaySession]:
+        """The live (identified or resumed, still open) gateway sessions holding `shard_id`, oldest first."""
+        return self.gateway.sessions_for_shard(shard_id)
+
     def find_command(self, name: str, guild_id: int | None) -> dict[str, Any] | None:
         """The synced chat-input command a user in `guild_id` would get for `/name` (guild ones first)."""
         for scope in (guild_id, None):
@@ -253,17 +291,44 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         """The id an interaction carries for a command that was never synced (same name, same id)."""
         return (zlib.crc32(name.encode()) << 22) | 1
 
-    async def wait_until_ready(self, timeout: float = 10, *, connection_task: asyncio.Task[Any] | None = None) -> None:
-        """Wait until a bot has IDENTIFYed and processed READY and every GUILD_CREATE."""
+    async def wait_until_ready(
+        self,
+        timeout: float = 10,
+        *,
+        connection_task: asyncio.Task[Any] | None = None,
+        shard: int | None = None,
+        sessions: int = 1,
+    ) -> None:
+        """Wait until a bot has IDENTIFYed and processed READY and every GUILD_CREATE.
+
+        By default: the newest open session is ready. With `shard` or `sessions` > 1: at least `sessions`
+        live sessions (of shard `shard`, or of any shard for None) are ready.
+        """
 
         def ready() -> bool:
+            if shard is None and sessions == 1:
+                session = self.gateway.current
+                return session is not None and session.ready.is_set()
+            live = [s for s in self.gateway.sessions if s.live and (shard is None or s.shard_id == shard)]
+            return sum(s.ready.is_set() for s in live) >= sessions
+
+        await self._wait_ready(ready, timeout, connection_task)
+
+    def _new_shards_ready(self, known: int, shard_ids: list[int]) -> bool:
+        """Each of `shard_ids` has a ready, live session opened after the first `known` sessions."""
+        ready = {s.shard_id for s in self.gateway.sessions[known:] if s.live and s.ready.is_set()}
+        return ready.issuperset(shard_ids)
+
+    async def _wait_ready(
+        self, ready: Callable[[], bool], timeout: float, connection_task: asyncio.Task[Any] | None
+    ) -> None:
+        def done() -> bool:
             if connection_task is not None and connection_task.done():
                 connection_task.result()  # surface the bot's connection error
                 raise RuntimeError("the bot's connection task ended before it was ready")
-            session = self.gateway.current
-            return session is not None and session.ready.is_set()
+            return ready()
 
-        await self.wait_for(ready, timeout=timeout)
+        await self.wait_for(done, timeout=timeout)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> None:
         """Poll `predicate` until it is true; on timeout raise TimeoutError with `describe()` attached."""
@@ -277,10 +342,11 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         """A dump of what the fake saw, for failure messages."""
         lines = ["-- FakeDiscord state --"]
         lines += [
-            f"gateway session {s.session_id[:8]} identified={s.identified} ready={s.ready.is_set()} "
-            f"closed={s.closed} close_code={s.close_code}"
+            f"gateway session {s.session_id[:8]} shard={list(s.shard)} identified={s.identified} "
+            f"ready={s.ready.is_set()} closed={s.closed} close_code={s.close_code}"
             for s in self.gateway.sessions
         ]
+        lines += [f"invalid session {i!r}" for i in self.invalid_sessions]
         lines += [f"request {r!r}" for r in self.requests[-30:]]
         lines += [f"interaction {i!r}" for i in list(self.interactions.values())[-10:]]
         for channel_id in self.channels:

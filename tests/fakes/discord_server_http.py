@@ -157,8 +157,8 @@ class HttpPlumbing:
         )
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        limit = self.identify_budget.session_start_limit()
+        return json_response({"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit})
 
     def _guild(self, request: web.Request) -> FakeGuild:
         guild = self.guilds.get(int(request.match_info["guild_id"]))

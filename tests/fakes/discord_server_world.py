@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tests.fakes.discord_gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS
+from tests.fakes.discord_gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS, GatewaySession
 from tests.fakes.discord_interactions import APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT, ModalValue
 from tests.fakes.discord_models import (
     DEFAULT_BOT_PERMISSIONS,
@@ -18,6 +18,8 @@ from tests.fakes.discord_models import (
     FakeRole,
     FakeUser,
 )
+
+SessionChoice = GatewaySession | int | None  # a session, an index into sessions_for_shard(...), or the newest
 
 
 class WorldBuilding:
@@ -32,9 +34,19 @@ class WorldBuilding:
         premium_tier: int = 0,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
+        shard: int | None = None,
     ) -> int:
-        """Add a guild the bot is in; the bot's permissions come from its managed role, on top of @everyone."""
-        guild_id = self.new_id()
+        """Add a guild the bot is in; the bot's permissions come from its managed role, on top of @everyone.
+
+        `shard` places it on that shard (its id is chosen so that `(id >> 22) % shard_count == shard`);
+        by default it lands wherever its id's timestamp puts it.
+        """
+        if shard is None:
+            guild_id = self.new_id()
+        elif 0 <= shard < self.shard_count:
+            guild_id = self.new_id.on_shard(shard, self.shard_count)
+        else:
+            raise ValueError(f"shard {shard} does not exist: the fake has shard_count={self.shard_count}")
         guild = FakeGuild(guild_id, name, premium_tier, owner_id=self.owner_user_id, created_at=self.now())
         guild.roles[guild_id] = FakeRole(guild_id, "@everyone", everyone_permissions)
         _check_covers(everyone_permissions, bot_permissions, "the bot")
@@ -46,7 +58,7 @@ class WorldBuilding:
         self.guilds[guild_id] = guild
         joined = guild.to_payload(bot_user_id=self.bot_user_id)
         del joined["unavailable"]  # a guild joined mid-session has no "unavailable" key: discord.py's guild_join
-        self.gateway.broadcast("GUILD_CREATE", joined, intent=INTENT_GUILDS)
+        self.gateway.broadcast("GUILD_CREATE", joined, guild_id=guild_id, intent=INTENT_GUILDS)
         return guild_id
 
     def add_channel(self, guild_id: int, *, name: str = "general") -> int:
@@ -56,7 +68,7 @@ class WorldBuilding:
         guild.channels[channel.id] = channel
         self.channels[channel.id] = channel
         self.store.add_channel(channel.id)
-        self.gateway.broadcast("CHANNEL_CREATE", channel.to_payload(), intent=INTENT_GUILDS)
+        self.gateway.broadcast("CHANNEL_CREATE", channel.to_payload(), guild_id=guild_id, intent=INTENT_GUILDS)
         return channel.id
 
     def add_role(self, guild_id: int, *, name: str, permissions: int = 0, mentionable: bool = False) -> int:
@@ -64,7 +76,7 @@ class WorldBuilding:
         role = FakeRole(self.new_id(), name, permissions, position=len(guild.roles), mentionable=mentionable)
         guild.roles[role.id] = role
         payload = {"guild_id": str(guild_id), "role": role.to_payload()}
-        self.gateway.broadcast("GUILD_ROLE_CREATE", payload, intent=INTENT_GUILDS)
+        self.gateway.broadcast("GUILD_ROLE_CREATE", payload, guild_id=guild_id, intent=INTENT_GUILDS)
         return role.id
 
     def add_member(
@@ -88,7 +100,7 @@ class WorldBuilding:
         member = FakeMember(user, role_ids, self.now())
         guild.members[user.id] = member
         payload = member.to_payload() | {"guild_id": str(guild_id)}
-        self.gateway.broadcast("GUILD_MEMBER_ADD", payload, intent=INTENT_GUILD_MEMBERS)
+        self.gateway.broadcast("GUILD_MEMBER_ADD", payload, guild_id=guild_id, intent=INTENT_GUILD_MEMBERS)
         return user.id
 
     def set_bot_permissions(self, guild_id: int, permissions: int) -> None:
@@ -98,9 +110,14 @@ class WorldBuilding:
         bot_role = guild.roles[guild.members[self.bot_user_id].role_ids[0]]
         bot_role.permissions = permissions
         payload = {"guild_id": str(guild_id), "role": bot_role.to_payload()}
-        self.gateway.broadcast("GUILD_ROLE_UPDATE", payload, intent=INTENT_GUILDS)
+        self.gateway.broadcast("GUILD_ROLE_UPDATE", payload, guild_id=guild_id, intent=INTENT_GUILDS)
 
     # --- acting as Discord's users ------------------------------------------------------------------------
+    #
+    # Every interaction goes to its guild's shard. By default only to the newest live session holding that
+    # shard; `session=` picks one (a GatewaySession, or an index into sessions_for_shard(shard), oldest first);
+    # `to_all_sessions=True` sends the same interaction (same id and token) to every live session of the shard,
+    # as Discord does when several sessions hold one shard. Only the first callback is accepted (40060 after).
 
     async def invoke_command(
         self,
@@ -113,32 +130,64 @@ class WorldBuilding:
         subcommand: str | None = None,
         app_permissions: int | None = None,
         attachment_size_limit: int | None = None,
+        session: SessionChoice = None,
+        to_all_sessions: bool = False,
     ) -> FakeInteraction:
         """Dispatch a chat-input command. `subcommand` is "sub" or "group sub". Values: see infer_option_type."""
         data = self._builder.command_data(name, options or {}, guild_id=guild_id, subcommand=subcommand)
-        return self._dispatch_interaction(
-            self._builder.new_interaction(
-                APPLICATION_COMMAND,
-                data,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                app_permissions=app_permissions,
-                attachment_size_limit=attachment_size_limit,
-            )
+        interaction = self._builder.new_interaction(
+            APPLICATION_COMMAND,
+            data,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            app_permissions=app_permissions,
+            attachment_size_limit=attachment_size_limit,
+        )
+        return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
+
+    async def click_button(
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int,
+        session: SessionChoice = None,
+        to_all_sessions: bool = False,
+    ) -> FakeInteraction:
+        return await self._use_component(
+            message_id, custom_id, user_id=user_id, values=None, session=session, to_all_sessions=to_all_sessions
         )
 
-    async def click_button(self, message_id: int, custom_id: str, *, user_id: int) -> FakeInteraction:
-        return await self._use_component(message_id, custom_id, user_id=user_id, values=None)
-
     async def choose_options(
-        self, message_id: int, custom_id: str, values: Sequence[str], *, user_id: int
+        self,
+        message_id: int,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        user_id: int,
+        session: SessionChoice = None,
+        to_all_sessions: bool = False,
     ) -> FakeInteraction:
         """Pick `values` in a select menu on a message."""
-        return await self._use_component(message_id, custom_id, user_id=user_id, values=list(values))
+        return await self._use_component(
+            message_id,
+            custom_id,
+            user_id=user_id,
+            values=list(values),
+            session=session,
+            to_all_sessions=to_all_sessions,
+        )
 
     async def _use_component(
-        self, message_id: int, custom_id: str, *, user_id: int, values: list[str] | None
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int,
+        values: list[str] | None,
+        session: SessionChoice,
+        to_all_sessions: bool,
     ) -> FakeInteraction:
         message = self.message(message_id)
         component = self._builder.find_component(message, custom_id)
@@ -151,10 +200,18 @@ class WorldBuilding:
         interaction = self._builder.new_interaction(
             MESSAGE_COMPONENT, data, guild_id=guild_id, channel_id=message.channel_id, user_id=user_id, message=message
         )
-        return self._dispatch_interaction(interaction)
+        return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
 
     async def submit_modal(
-        self, custom_id: str, values: Mapping[str, ModalValue], *, guild_id: int, channel_id: int, user_id: int
+        self,
+        custom_id: str,
+        values: Mapping[str, ModalValue],
+        *,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        session: SessionChoice = None,
+        to_all_sessions: bool = False,
     ) -> FakeInteraction:
         """Submit the modal the bot last showed with this custom_id, filling in `values` by input custom_id.
 
@@ -176,23 +233,45 @@ class WorldBuilding:
             user_id=user_id,
             message=shown.source_message,
         )
-        return self._dispatch_interaction(interaction)
+        return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
 
-    async def disconnect_bot(self, code: int = 4000) -> None:
-        """Drop the bot's gateway connection like a network failure would; discord.py reconnects by itself."""
-        session = self.gateway.current
-        if session is None:
+    async def disconnect_bot(self, code: int = 4000, *, session: GatewaySession | None = None) -> None:
+        """Drop the bot's gateway connection (the newest, or `session`) like a network failure would;
+        discord.py reconnects by itself."""
+        session = session or self.gateway.current
+        if session is None or session.closed:
             raise RuntimeError("no bot is connected to the fake gateway")
         await session.close(code, "Fake disconnect")
 
-    def _dispatch_interaction(self, interaction: FakeInteraction) -> FakeInteraction:
-        session = self.gateway.current
-        if session is None or not session.identified:
-            raise RuntimeError("no bot is connected to the fake gateway")
+    def _dispatch_interaction(
+        self, interaction: FakeInteraction, *, session: SessionChoice, to_all_sessions: bool
+    ) -> FakeInteraction:
+        targets = self._interaction_targets(self.shard_of(interaction.guild_id), session, to_all_sessions)
         self.interactions[interaction.id] = interaction
         self.interactions_by_token[interaction.token] = interaction
-        session.dispatch("INTERACTION_CREATE", interaction.payload)
+        for target in targets:
+            target.dispatch("INTERACTION_CREATE", interaction.payload)
+        interaction.delivered_to = targets
         return interaction
+
+    def _interaction_targets(self, shard: int, session: SessionChoice, to_all_sessions: bool) -> list[GatewaySession]:
+        live = self.gateway.sessions_for_shard(shard)
+        if session is not None and to_all_sessions:
+            raise ValueError("pass either session= or to_all_sessions=True, not both")
+        if not live:
+            raise RuntimeError(f"no bot is connected to the fake gateway on shard {shard}")
+        if to_all_sessions:
+            return live
+        if session is None:
+            return [live[-1]]
+        if isinstance(session, int):
+            if not -len(live) <= session < len(live):
+                raise IndexError(f"shard {shard} has {len(live)} live session(s); there is no session {session}")
+            return [live[session]]
+        if session not in live:
+            state = "closed" if session.closed else "not identified" if not session.identified else "on another shard"
+            raise ValueError(f"that session is {state}: Discord would not send it an interaction of shard {shard}")
+        return [session]
 
 
 def _check_covers(everyone_permissions: int, permissions: int, who: str) -> None:
