@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import platform
 import re
 import signal
@@ -24,7 +25,8 @@ from bench.instruments import VOTED_SERVER_GUILD, VOTED_SERVER_NOW, TimedDiscord
 from bot.models import GenerationMode, GenerationRequest, QuotaLimits, Requester
 from bot.quota import QuotaService
 from bot.storage import QuotaStore, SqliteDatabase, VoteStore
-from bot.storage.database import Synchronous, bundled_migrations
+from bot.storage.database import bundled_migrations
+from bot.storage.sqlite import Synchronous
 from bot.voting import LeaderboardPeriod, VotingService
 from tests.bot_process import BotProcess
 from tests.fakes.music_api import ClipTimings
@@ -55,9 +57,12 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 class Bench:
-    def __init__(self, *, jobs: int, clip_bytes: int, batch: int, workdir: Path, voted_clips: int) -> None:
+    def __init__(
+        self, *, jobs: int, clip_bytes: int, batch: int, workdir: Path, voted_clips: int, postgres_attempts: int
+    ) -> None:
         self.jobs = jobs
         self.voted_clips = voted_clips
+        self.postgres_attempts = postgres_attempts
         self.clip_bytes = clip_bytes
         self.batch = batch
         self.workdir = workdir
@@ -101,7 +106,33 @@ class Bench:
         modes: tuple[Synchronous, ...] = ("FULL", "NORMAL")
         for synchronous in modes:
             await self.measure_reservations(synchronous)
+        await self.measure_postgres_reservations()
         await self.measure_leaderboard(self.voted_clips)
+
+    async def measure_postgres_reservations(self) -> None:
+        """The same reservations on PostgreSQL from two processes: one server (all wait for its lock), and 50."""
+        admin_url = os.environ.get("MUSICBOT_TEST_POSTGRES_URL")
+        if not admin_url:
+            self.add("PostgreSQL reservations/s, 2 processes", "skipped", "(no MUSICBOT_TEST_POSTGRES_URL)", None)
+            return
+        from bench.postgres import PROCESSES, measure
+        from tests.postgres import create_database, drop_database
+
+        for guilds in (1, 50):
+            url = await create_database(admin_url)
+            try:
+                measured = await measure(url, attempts=self.postgres_attempts, guilds=guilds)
+            finally:
+                await drop_database(admin_url, url)
+            where = "one server" if guilds == 1 else f"{guilds} servers"
+            self.raw[f"postgres_reservations_{guilds}"] = asdict(measured)
+            self.add(
+                f"PostgreSQL reservations/s, {PROCESSES} processes, {where}",
+                f"{measured.per_second:,.0f}/s",
+                ">= 1,000/s",
+                measured.per_second >= 1000,
+            )
+            self.add(f"PostgreSQL over-grants, {where}", str(measured.over), "0", measured.over == 0)
 
     async def measure_startup(self, discord: TimedDiscord, api: TimedMusicApi, settings: dict[str, Any]) -> BotProcess:
         """Process start to READY, on a new database (migrations, command sync) and again on the same one."""
@@ -344,10 +375,11 @@ def main() -> None:
     parser.add_argument(
         "--smoke", action="store_true", help="a small, quick run (CI): 3 jobs of 0.25 MB clips, 2,000 voted songs"
     )
+    parser.add_argument("--postgres-attempts", type=int, default=4000, help="reservations in the PostgreSQL run")
     parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args()
     if args.smoke:
-        args.jobs, args.clip_mb, args.voted_clips = 3, 0.25, 2_000
+        args.jobs, args.clip_mb, args.voted_clips, args.postgres_attempts = 3, 0.25, 2_000, 1_000
     with tempfile.TemporaryDirectory(prefix="musicbot-bench-") as folder:
         bench = Bench(
             jobs=args.jobs,
@@ -355,6 +387,7 @@ def main() -> None:
             batch=args.batch,
             workdir=Path(folder),
             voted_clips=args.voted_clips,
+            postgres_attempts=args.postgres_attempts,
         )
         asyncio.run(bench.run())
     print(f"machine: {machine()}")

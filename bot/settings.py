@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     # recommended count, all of them here). Processes coordinate IDENTIFY and interactions through the database.
     shard_count: int | None = Field(default=None, ge=1)
     shard_ids: Annotated[list[int] | None, NoDecode] = None
-    database_pool_size: int = Field(default=10, ge=1, le=100)
+    # Connections each process keeps to PostgreSQL (about twice the database server's cores over all processes).
+    database_pool_size: int = Field(default=5, ge=1, le=100)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # A download may take at most this long (never past the job's deadline) and must keep at least this pace.
     download_timeout_seconds: float = Field(default=300.0, gt=0)

@@ -186,8 +186,9 @@ async def test_migration_backfills_the_budget_from_existing_jobs(tmp_path: Path)
         quota = service(upgraded, clock, global_daily=3)
         await quota.reserve_generation(requester(9, guild_id=9), REQUEST, backend="t")
         assert (await refused(quota, requester(9, guild_id=8))).limit == "global_daily"
-        server = await upgraded.fetch_all("SELECT used FROM quota_counters WHERE guild_id = 9")
-        assert sorted(row["used"] for row in server) == [1, 1, 1]  # the server counters still kept
+        server = await upgraded.fetch_all("SELECT scope, used FROM quota_counters WHERE guild_id = 9 ORDER BY scope")
+        # the server counters still kept: today, this month, the member today, and running now
+        assert [tuple(row) for row in server] == [("day", 1), ("member:9", 1), ("month", 1), ("running", 1)]
 
 
 # --- ceilings --------------------------------------------------------------------------------------------------

@@ -343,3 +343,20 @@ async def test_usage_counters_match_the_job_rows(database: Database, clock: Fake
     assert counters[("day", "2026-11-27")] == counters[("month", "2026-11")] == 5
     for row in charged:
         assert counters[(f"member:{row['requester_id']}", "2026-11-27")] == row["n"]
+
+
+async def test_running_counter_follows_jobs_from_reservation_to_their_end(database: Database, clock: FakeClock) -> None:
+    """max_concurrent is checked against a counter the database keeps: +1 per reservation, -1 when a job ends
+    (delivered or refunded), never below 0, and a finished job ending again changes nothing."""
+    quota = service(database, clock, max_concurrent=2)
+    first = await quota.reserve_generation(requester(1), REQUEST, backend="t")
+    await quota.reserve_generation(requester(2), REQUEST, backend="t")
+    assert (await refused(quota, requester(3))).limit == "max_concurrent"
+    await finish(database, clock, first, delivered=True)
+    await JobStore(database).finish(first, OWNER, now=clock())  # ending again: nothing more
+    third = await quota.reserve_generation(requester(3), REQUEST, backend="t")
+    await finish(database, clock, third, delivered=False)
+    running = await database.fetch_one("SELECT used FROM quota_counters WHERE scope = 'running'")
+    assert running is not None
+    assert running["used"] == 1
+    assert (await quota.status(requester(1))).snapshot.running == 1

@@ -118,6 +118,9 @@ class PostgresDatabase(Database):
                 max_size=pool_size,
                 timeout=CONNECT_TIMEOUT_SECONDS,
                 command_timeout=STATEMENT_TIMEOUT_SECONDS,
+                # The bot runs a few prepared statements over and over: plan each once per connection, not
+                # at every execution (its quota statement takes longer to plan than to run).
+                server_settings={"plan_cache_mode": "force_generic_plan"},
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
             raise DatabaseOpenError(f"cannot open the database at {redact_url(url)}: {error}") from error

@@ -96,14 +96,14 @@ def _ready_at(d: Dialect) -> str:
 # one finishes" comes last because only then is it true.
 def _verdict_cte(d: Dialect) -> str:
     return f"""{_limits_cte(d)},
-counted AS (
+counted AS MATERIALIZED (
     SELECT lim.*,
            EXISTS (SELECT 1 FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS blocked,
            (SELECT reason FROM blocked_members WHERE guild_id = :guild AND user_id = :user) AS block_reason,
            {_counter(":member_scope", ":day_key")} AS member_today,
            {_counter("'day'", ":day_key")} AS server_today,
            {_counter("'month'", ":month_key")} AS server_month,
-           (SELECT count(*) FROM jobs WHERE guild_id = :guild AND status IN {ACTIVE}) AS running,
+           {_counter("'running'", "''")} AS running,
            {_BOT_TODAY} AS bot_today,
            {_BOT_MONTH} AS bot_month,
            {_ready_at(d)} AS ready_at
