@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import QuotaExceededError, UserFacingError
+from bot.storage import is_transient_storage_error
 from cogs.quota_render import render_quota_refusal
 
 if TYPE_CHECKING:
@@ -30,6 +31,12 @@ def words_for_error(error: BaseException) -> str:
         return render_quota_refusal(error)
     if isinstance(error, UserFacingError):
         return error.message
+    if is_transient_storage_error(error):
+        log.warning("the database failed during a command: %s", error)
+        return (
+            "The bot's database is not answering right now, so this was not done (and does not count against any "
+            "limit). Please try again in a minute."
+        )
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works inside a server."
     if isinstance(error, app_commands.MissingPermissions):
