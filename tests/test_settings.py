@@ -135,3 +135,34 @@ def test_downloads_live_in_one_folder_beside_the_database_unless_data_dir_is_set
     assert make(discord_token="t", aiml_api_key="k", data_dir="/var/tmp/mb").temp_audio_dir == Path(
         "/var/tmp/mb/tmp-audio"
     )
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0-3", [0, 1, 2, 3]), ("0,2", [0, 2]), ("5 1-2", [1, 2, 5])])
+def test_shard_ids_take_ranges_and_lists(text: str, expected: list[int]) -> None:
+    settings = make(discord_token="t", aiml_api_key="k", shard_count=8, shard_ids=text)
+    assert settings.shard_ids == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"shard_ids": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"shard_count": 2, "shard_ids": "1-2"}, "SHARD_IDS [2] are not below SHARD_COUNT 2"),
+        ({"shard_count": 2, "shard_ids": "one"}, "SHARD_IDS is invalid: must list shard ids like 0-7 or 0,2"),
+        ({"shard_count": 0}, "SHARD_COUNT is invalid"),
+        ({"database_url": "postgresql://host-only"}, "DATABASE_URL is invalid"),
+        ({"database_url": "mysql://x/y"}, "DATABASE_URL is invalid"),
+    ],
+)
+def test_bad_shard_and_database_settings_name_the_variable(values: dict[str, object], expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make(discord_token="t", aiml_api_key="k", **values)
+    assert expected in describe_settings_error(caught.value)
+
+
+def test_a_postgresql_url_keeps_downloads_per_process_under_data_dir() -> None:
+    settings = make(
+        discord_token="t", aiml_api_key="k", database_url="postgresql://bot:pw@db:5432/musicbot", instance_id="bot/1"
+    )
+    assert settings.uses_postgres
+    assert settings.temp_audio_dir == Path("data/tmp-audio/bot_1")
