@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 
 import asyncpg
@@ -104,6 +105,7 @@ class PostgresDatabase(Database):
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self.url = url
+        self._waiting: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = weakref.WeakValueDictionary()
 
     @classmethod
     @asynccontextmanager
@@ -152,11 +154,24 @@ class PostgresDatabase(Database):
         """One connection, BEGIN (READ COMMITTED) ... COMMIT. The locks come first, each its own statement, in
         one order (no deadlock between two such transactions): every later statement takes its snapshot after
         the previous holder committed, so it reads what that one wrote."""
-        with _transient_as_unavailable():
-            async with self._pool.acquire() as connection, connection.transaction():
-                for space, key in sorted({_lock_arguments(lock) for lock in locks}):
-                    await connection.execute("SELECT pg_advisory_xact_lock($1, $2)", space, key)
-                yield _PostgresTransaction(connection)
+        keys = sorted({_lock_arguments(lock) for lock in locks})
+        async with AsyncExitStack() as held:
+            # Within this process, one transaction per lock waits for it in PostgreSQL; the others wait here,
+            # holding no connection: a burst on one server neither fills the pool nor makes a convoy.
+            for each in keys:
+                await held.enter_async_context(self._local_lock(each))
+            with _transient_as_unavailable():
+                async with self._pool.acquire() as connection, connection.transaction():
+                    for space, key in keys:
+                        await connection.execute("SELECT pg_advisory_xact_lock($1, $2)", space, key)
+                    yield _PostgresTransaction(connection)
+
+    def _local_lock(self, key: tuple[int, int]) -> asyncio.Lock:
+        lock = self._waiting.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._waiting[key] = lock
+        return lock
 
     async def schema_version(self) -> int:
         with _transient_as_unavailable():
