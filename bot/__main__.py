@@ -83,7 +83,12 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
     backend_config = settings.backend_config()
     async with (
-        open_database(settings.database_url, pool_size=settings.database_pool_size) as database,
+        open_database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            # A transaction left idle by a stopped process ends well before its jobs' leases do.
+            idle_transaction_timeout=settings.job_lease_seconds / 2,
+        ) as database,
         # Hostnames that resolve to private addresses are refused at connect time (DNS rebinding), except the
         # backend's own host: a self-hosted backend legitimately lives on localhost.
         aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_config.base_url])) as http,

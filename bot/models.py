@@ -140,6 +140,7 @@ class Job:
     failure_reason: FailureReason | None = None
     failure_detail: str | None = None
     provider_task_id: str | None = None
+    owner: str | None = None  # the process (INSTANCE_ID) holding the job's lease, or the last one that did
 
 
 class VoteChoice(StrEnum):

@@ -20,6 +20,7 @@ Interaction = discord.Interaction[MusicBot]
 Button = discord.ui.Button[discord.ui.View]
 
 LYRICS_EMBED_LIMIT = 4096
+TALLY_CATCH_UP_EDITS = 3
 _VOTE_EMOJI = {VoteChoice.UP: "👍", VoteChoice.DOWN: "👎"}
 
 
@@ -81,8 +82,20 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
                     choice=self.choice,
                 )
                 await interaction.response.edit_message(view=clip_view(self.job_id, self.position, result.tally))
+                await self._show_latest_tally(interaction, result.tally)
         except Exception as error:
             await answer_error(interaction, error)
+
+    async def _show_latest_tally(self, interaction: Interaction, shown: VoteTally) -> None:
+        """Another process may have answered a click on this clip meanwhile, and Discord keeps the last edit:
+        edit again until the message shows the tally as it now stands."""
+        voting = interaction.client.services.voting
+        for _ in range(TALLY_CATCH_UP_EDITS):
+            latest = (await voting.clip_for_buttons(self.job_id, self.position)).tally
+            if latest == shown:
+                return
+            await interaction.edit_original_response(view=clip_view(self.job_id, self.position, latest))
+            shown = latest
 
 
 class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+):(?P<pos>\d+)"):

@@ -4,6 +4,7 @@ then (and after a restart) through the channel with the bot's own permissions.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,14 @@ from bot.errors import DeliveryError, UserFacingError
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
 from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, Phase
 from cogs.buttons import clip_view
-from cogs.render import clip_filename, clip_footer, render_clip_embed, render_outcome, render_progress
+from cogs.render import (
+    HANDED_OVER_TEXT,
+    clip_filename,
+    clip_footer,
+    render_clip_embed,
+    render_outcome,
+    render_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +192,10 @@ class InteractionDelivery(ChannelDelivery):
         await super().show_outcome(outcome)
 
     async def _send_clip(self, job: Job, position: int, embed: discord.Embed, audio: Path | None, filename: str) -> int:
-        if self._token_usable():
+        # With several processes sharing the jobs (PostgreSQL), clips always go to the channel: only a channel
+        # post carries a nonce, so a post still on its way from a stalled process and the post of the process
+        # that took the job over make one message, not two. One process alone answers through the token.
+        if self._token_usable() and not self._bot.settings.uses_postgres:
             try:
                 message = await self._interaction.followup.send(
                     embed=embed,
@@ -241,6 +252,8 @@ async def start_generation(
             reservation.abandon_reason = FailureReason.NOT_ACKNOWLEDGED
             return
         message_id = response.message_id if response is not None else None
-        if message_id is not None:
-            await reservation.remember_response_message(message_id)
+        if message_id is not None and not await reservation.remember_response_message(message_id):
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(content=HANDED_OVER_TEXT)
+            return
         reservation.start(InteractionDelivery(bot, reservation.job, interaction))

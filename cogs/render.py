@@ -17,6 +17,9 @@ LYRICS_EXCERPT_CHARS = 600
 CONTENT_LIMIT = 2000
 PROMPT_ECHO_CHARS = 120
 DETAIL_ECHO_CHARS = 300
+# The bot runs as several processes and another one took this request over before it started (this one was
+# stalled past its lease): that one answers in the channel.
+HANDED_OVER_TEXT = "⏳ Another instance of the bot took this request over; its answer comes in this channel."
 
 _FAILURE_WORDS: dict[FailureReason, str] = {
     FailureReason.API_AUTH: (

@@ -83,6 +83,8 @@ async def harness(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) 
 # Longest first, so pytest-xdist (`--dist load --maxschedchunk 1`: one test at a time to whichever worker is free)
 # never starts a 10-second test when the others are nearly done. Whole modules move, in their own order.
 _FIRST_MODULES = (
+    "test_e2e_scale_out.py",  # two real bot processes on PostgreSQL, killed, stopped, started together
+    "test_migrate_db.py",  # `musicbot migrate-db` as a process
     "test_e2e_restart.py",  # real bot processes, killed and started again
     "test_leaderboard_scale.py",  # 20,000 votes recounted
     "test_e2e_trust.py",

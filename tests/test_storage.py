@@ -237,10 +237,10 @@ async def test_an_interaction_is_claimed_once_and_identify_slots_are_spaced(
     store = CoordinationStore(database, owner="me")
     assert await asyncio.gather(*(store.claim_interaction(7, clock()) for _ in range(5))) == [True] + [False] * 4
     assert await store.claim_interaction(8, clock())
-    assert await store.book_identify(0, clock()) == timedelta(0)
-    assert await store.book_identify(0, clock()) == IDENTIFY_SPACING
+    assert await store.book_identify(0, clock) == clock()
+    assert await store.book_identify(0, clock) == clock() + IDENTIFY_SPACING
     clock.advance(seconds=60)
-    assert await store.book_identify(0, clock()) == timedelta(0)  # quiet for a minute: at once
+    assert await store.book_identify(0, clock) == clock()  # quiet for a minute: at once
 
 
 async def test_the_paid_call_is_not_marked_once_the_lease_ran_out(database: Database, clock: FakeClock) -> None:

@@ -162,6 +162,6 @@ async def test_identify_slots_are_spaced_five_seconds_across_processes(
 ) -> None:
     stores = [CoordinationStore(each, owner=name) for each, name in zip(processes, "ab", strict=True)]
     now = clock()
-    waits = sorted(await asyncio.gather(*(stores[n % 2].book_identify(0, now) for n in range(4))))
-    assert waits == [IDENTIFY_SPACING * n for n in range(4)]
-    assert await stores[0].book_identify(1, now) == timedelta(0)  # another bucket is free
+    starts = sorted(await asyncio.gather(*(stores[n % 2].book_identify(0, clock) for n in range(4))))
+    assert starts == [now + IDENTIFY_SPACING * n for n in range(4)]
+    assert await stores[0].book_identify(1, clock) == now  # another bucket is free

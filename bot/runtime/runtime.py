@@ -40,19 +40,29 @@ class Reservation:
     def __init__(self, job: Job, runtime: JobRuntime) -> None:
         self.job = job
         self.started = False
+        self.handed_over = False  # taken over by another process before it started: not ours to give back
         # Why the job is given back if the block ends without starting it.
         self.abandon_reason = FailureReason.INTERNAL
         self._runtime = runtime
 
-    async def remember_response_message(self, message_id: int) -> None:
-        """Best effort: without it only the progress edits after a restart are lost, never the job."""
+    async def remember_response_message(self, message_id: int) -> bool:
+        """Best effort: without it only the progress edits after a restart are lost, never the job.
+
+        False when another process has taken the job over meanwhile (this one's lease ran out: it was stopped or
+        stalled): the job is that process's now, to run or to give back, and this one must do neither.
+        """
         try:
             await self._runtime.jobs.set_response_message(self.job.id, self._runtime.owner, message_id)
+        except JobTakenOverError:
+            log.warning("job=%d phase=taken_over before it started; the process holding it answers", self.job.id)
+            self.handed_over = True
+            return False
         except Exception as error:
             if not is_transient_storage_error(error):
                 raise
             log.warning("job=%d response message not recorded (%s); going on without it", self.job.id, error)
         self.job = replace(self.job, response_message_id=message_id)
+        return True
 
     def start(self, target: DeliveryTarget) -> asyncio.Task[JobOutcome | None]:
         self.started = True
@@ -161,7 +171,10 @@ class JobRuntime:
             reservation = Reservation(await self.jobs.get(job_id), self)
             yield reservation
         finally:
-            if reservation is None or not reservation.started:
+            if reservation is not None and reservation.handed_over:
+                self._held.discard(job_id)
+                self._held_changed.set()
+            elif reservation is None or not reservation.started:
                 reason = reservation.abandon_reason if reservation else FailureReason.INTERNAL
                 await self._give_back(job_id, requester.guild_id, reason)
 
@@ -171,6 +184,8 @@ class JobRuntime:
         log.warning("job=%d guild=%d phase=abandoned reason=%s", job_id, guild_id, reason)
         try:
             await self.jobs.finish(job_id, self.owner, now=self._clock(), reason=reason)
+        except JobTakenOverError:
+            log.warning("job=%d phase=taken_over before it was given back; the process holding it does", job_id)
         except Exception:
             log.exception("job=%d could not be abandoned now; it is refunded when its lease runs out", job_id)
         finally:
@@ -282,6 +297,16 @@ class JobRuntime:
         await asyncio.gather(*self._runs.values(), return_exceptions=True)
         await self._deliverer.close()
 
+    async def _taken_over(self, job_id: int) -> bool:
+        """Whether another process holds (or has finished) the job; False when the database cannot say."""
+        try:
+            current = await self.jobs.get(job_id)
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                raise
+            return False
+        return current.owner != self.owner
+
     async def _run(self, job: Job, target: DeliveryTarget, *, resumed: bool) -> JobOutcome | None:
         started = time.monotonic()
         try:
@@ -294,6 +319,9 @@ class JobRuntime:
             return None
         except Exception as error:
             if is_transient_storage_error(error):
+                if await self._taken_over(job.id):  # e.g. stopped mid-transaction past its lease: not ours now
+                    log.warning("job=%d phase=taken_over by another process after a database error", job.id)
+                    return None
                 # Nothing is settled on a database that cannot write: the job stays unfinished, charged, and is
                 # resumed once its lease runs out (a paid job is never refunded because the disk was busy).
                 log.warning("job=%d phase=paused the database failed (%s); resumed later", job.id, error)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.clock import Clock
 from bot.storage.database import Database, Lock, LockSpace, from_db_time, to_db_time
 
-# Discord allows one IDENTIFY per bucket (shard_id % max_concurrency) every 5 seconds, for the whole token.
-IDENTIFY_SPACING = timedelta(seconds=5)
+# Discord allows one IDENTIFY per bucket (shard_id % max_concurrency) every 5 seconds, for the whole token. The
+# slots are a second further apart: the clock is read before the commit and the IDENTIFY frame travels after
+# the wait, and neither is instant on a busy host.
+IDENTIFY_SPACING = timedelta(seconds=6)
 # Discord answers an interaction within 15 minutes at most; a day of claims is plenty to recognise a repeat.
 KEEP_CLAIMS = timedelta(days=1)
 PRUNE_EVERY = 500
@@ -34,17 +37,18 @@ class CoordinationStore:
         )
         return changed == 1
 
-    async def book_identify(self, bucket: int, now: datetime) -> timedelta:
-        """Books this process the bucket's next IDENTIFY slot; returns how long to wait before identifying
-        (zero when the bucket has been quiet for 5 seconds). Each booking moves the slot 5 seconds on."""
+    async def book_identify(self, bucket: int, clock: Clock) -> datetime:
+        """Books this process the bucket's next IDENTIFY slot and returns when it starts (now, when the bucket
+        has been quiet); the clock is read once the bucket is locked. Each booking moves the slot on."""
         async with self._database.transaction(locks=[Lock(LockSpace.IDENTIFY, bucket)]) as transaction:
             row = await transaction.fetch_one(
                 f"SELECT next_at FROM identify_slots WHERE bucket = ?{self._database.dialect.for_update}", (bucket,)
             )
+            now = clock()
             start = max(now, from_db_time(row["next_at"])) if row else now
             await transaction.execute(
                 """INSERT INTO identify_slots (bucket, next_at) VALUES (?, ?)
                    ON CONFLICT (bucket) DO UPDATE SET next_at = excluded.next_at""",
                 (bucket, to_db_time(start + IDENTIFY_SPACING)),
             )
-        return start - now
+        return start

@@ -249,12 +249,16 @@ def is_postgres_url(url: str) -> bool:
 
 
 @asynccontextmanager
-async def open_database(url: str, *, pool_size: int = 10) -> AsyncIterator[Database]:
+async def open_database(
+    url: str, *, pool_size: int = 10, idle_transaction_timeout: float = 10.0
+) -> AsyncIterator[Database]:
     """Opens and migrates the database DATABASE_URL names, and closes it on exit."""
     if is_postgres_url(url):
         from bot.storage.postgres import PostgresDatabase  # asyncpg is imported only when it is used
 
-        async with PostgresDatabase.open(url, pool_size=pool_size) as postgres:
+        async with PostgresDatabase.open(
+            url, pool_size=pool_size, idle_transaction_timeout=idle_transaction_timeout
+        ) as postgres:
             yield postgres
     else:
         from bot.storage.sqlite import SqliteDatabase

@@ -46,6 +46,7 @@ def _job_from_row(row: Row) -> Job:
         failure_reason=FailureReason(row["failure_reason"]) if row["failure_reason"] else None,
         failure_detail=row["failure_detail"],
         provider_task_id=row["provider_task_id"],
+        owner=row["owner"],
     )
 
 
@@ -248,17 +249,18 @@ class JobStore:
         detail: str | None = None,
     ) -> Job:
         """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once.
-        A job already finished stays as it ended; one another process holds raises JobTakenOverError."""
+        A job already finished stays as it ended; one another process holds (or has finished) raises
+        JobTakenOverError."""
         async with self._database.transaction() as connection:
             held = await connection.fetch_one(
                 f"SELECT status, owner FROM jobs WHERE id = ?{self._database.dialect.for_update}", (job_id,)
             )
             if held is None:
                 raise KeyError(f"no job {job_id}")
+            if held["owner"] != owner:  # also when the process that took it over has finished it
+                raise JobTakenOverError(job_id)
             if JobStatus(held["status"]).is_finished:
                 return await self.get(job_id)
-            if held["owner"] != owner:
-                raise JobTakenOverError(job_id)
             count = await connection.fetch_one(
                 "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
             )

@@ -32,8 +32,10 @@ from bot.storage.database import (
 log = logging.getLogger(__name__)
 
 # SQLSTATE classes that may pass: connection exception, transaction rollback (serialization, deadlock),
-# insufficient resources (too many connections, disk full), operator intervention (shutdown, cancel).
+# insufficient resources (too many connections, disk full), operator intervention (shutdown, cancel); and the
+# server ending a transaction left idle too long (25P03, see idle_transaction_timeout).
 _TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_TRANSIENT_STATES = ("25P03",)
 # Two processes starting together: the one holding this session lock migrates, the other waits and finds
 # nothing left to do.
 _MIGRATION_LOCK = (0x6D75_7369, 1)  # "musi", 1
@@ -46,8 +48,13 @@ def _is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, asyncpg.InterfaceError) and "closed" in str(error):
         return True
+    # The connection's protocol state is lost (the server ended the session while this process was stopped).
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        return True
     sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(error, asyncpg.PostgresError) and isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_CLASSES
+    if not isinstance(error, asyncpg.PostgresError) or not isinstance(sqlstate, str):
+        return False
+    return sqlstate[:2] in _TRANSIENT_CLASSES or sqlstate in _TRANSIENT_STATES
 
 
 @contextmanager
@@ -110,9 +117,19 @@ class PostgresDatabase(Database):
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, migrations: Sequence[Migration] | None = None, pool_size: int = 10
+        cls,
+        url: str,
+        *,
+        migrations: Sequence[Migration] | None = None,
+        pool_size: int = 10,
+        idle_transaction_timeout: float = 10.0,
     ) -> AsyncIterator[PostgresDatabase]:
-        """Connects a pool (its URL's password is never logged), migrates, and closes the pool on exit."""
+        """Connects a pool (its URL's password is never logged), migrates, and closes the pool on exit.
+
+        A transaction left idle for `idle_transaction_timeout` seconds is ended by the server: a process
+        stopped in the middle of one (SIGSTOP, a frozen VM) then holds no lock that would keep another process
+        from taking its jobs over. Keep it below the job lease.
+        """
         try:
             pool = await asyncpg.create_pool(
                 url.replace("postgresql+asyncpg://", "postgresql://", 1),
@@ -122,7 +139,10 @@ class PostgresDatabase(Database):
                 command_timeout=STATEMENT_TIMEOUT_SECONDS,
                 # The bot runs a few prepared statements over and over: plan each once per connection, not
                 # at every execution (its quota statement takes longer to plan than to run).
-                server_settings={"plan_cache_mode": "force_generic_plan"},
+                server_settings={
+                    "plan_cache_mode": "force_generic_plan",
+                    "idle_in_transaction_session_timeout": str(max(1, round(idle_transaction_timeout * 1000))),
+                },
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as error:
             raise DatabaseOpenError(f"cannot open the database at {redact_url(url)}: {error}") from error
