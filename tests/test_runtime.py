@@ -332,6 +332,20 @@ async def test_an_admission_that_is_not_started_gives_the_quota_back(world: Worl
     assert world.backend.calls == []
 
 
+async def test_a_reservation_taken_over_before_it_started_is_neither_run_nor_given_back(world: World) -> None:
+    """This process stalled past its lease between reserving and starting: the job is another's now."""
+    async with world.runtime.admit(REQUESTER, REQUEST) as reservation:
+        await world.database.execute("UPDATE jobs SET owner = 'another-process'")
+        assert await reservation.remember_response_message(4242) is False
+    assert await world.job() == {
+        "status": "reserved",  # for the process holding it to run, or to give back
+        "charged": 1,
+        "failure_reason": None,
+        "owner": "another-process",
+    }
+    assert world.backend.calls == []
+
+
 async def test_a_resumed_job_whose_lease_ran_out_is_finished_by_the_next_process(
     database: Database, tmp_path: Path
 ) -> None:
