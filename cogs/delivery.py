@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from discord import app_commands
 from bot.app import MusicBot
 from bot.errors import DeliveryError, UserFacingError
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
-from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, Phase
+from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, ListenLink, Phase
 from cogs.buttons import clip_view
 from cogs.render import (
     HANDED_OVER_TEXT,
@@ -71,8 +72,8 @@ class ChannelDelivery:
     def remember_response_message(self, message_id: int | None) -> None:
         self._response_message_id = message_id
 
-    async def show_progress(self, job: Job, phase: Phase) -> None:
-        await self._edit_response(content=render_progress(job, phase))
+    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None:
+        await self._edit_response(content=render_progress(job, phase, listen))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         text = render_outcome(outcome)

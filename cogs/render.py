@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import discord
 
 from bot.models import Clip, FailureReason, GenerationMode, Job, PostedClip
-from bot.runtime import AsLink, JobOutcome, LinkReason, Pause, Phase
+from bot.runtime import AsLink, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.voting import LeaderboardPeriod
 
 EMBED_TITLE_LIMIT = 256
@@ -87,9 +88,15 @@ def job_label(job: Job) -> str:
     return quote_user_text(job.request.prompt)
 
 
-def render_progress(job: Job, phase: Phase) -> str:
+def render_progress(job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> str:
+    """The phase; and, while takes are being made, a link to hear each one that streams already (the stream
+    is not the song: the finished songs come as their own messages)."""
     started = int(job.created_at.timestamp())
-    return f"{_PHASE_WORDS[phase]} · “{job_label(job)}” · started <t:{started}:R>"
+    lines = [f"{_PHASE_WORDS[phase]} · “{job_label(job)}” · started <t:{started}:R>"]
+    for link in listen:
+        take = f" (take {link.position + 1})" if len(listen) > 1 or link.position else ""
+        lines.append(f"▶ [Listen while it's being made{take}]({_link_target(link.url)})")
+    return fit("\n".join(lines), CONTENT_LIMIT)
 
 
 def render_outcome(outcome: JobOutcome) -> str:

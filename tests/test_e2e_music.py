@@ -61,6 +61,32 @@ async def test_wait_audio_returns_at_streaming_then_polling_completes(harness: R
     assert harness.api.generate_calls() == 1
 
 
+async def test_the_progress_offers_each_stream_to_listen_and_the_songs_replace_it(harness: RunningBot) -> None:
+    """Suno-shaped APIs stream a take before it is done: the progress message links to it (a link: the stream is
+    not the song), and the finished songs come as their own messages, never the stream."""
+    harness.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=1.5)
+    interaction = await harness.music("a song to hear as it is made")
+    final = await harness.finished(interaction)
+
+    edits = [
+        request.json.get("content") or ""
+        for request in harness.discord.requests
+        if request.method == "PATCH" and "/messages/@original" in request.path and isinstance(request.json, dict)
+    ]
+    offered = [edit for edit in edits if "▶ [Listen while it's being made" in edit]
+    assert offered, edits
+    for clip_id in harness.api.clips:
+        stream = f"{harness.api.base_url}/audiopipe/?item_id={clip_id}"
+        assert any(f"]({stream})" in edit for edit in offered), (stream, offered)
+    assert "Listen while" not in final.content
+    assert final.content.startswith("✅")
+    assert len(interaction.followups) == 2
+    for message in interaction.followups:  # the songs, each the final mp3: never the stream
+        assert [attachment.filename[-4:] for attachment in message.attachments] == [".mp3"]
+        assert "audiopipe" not in str(message.embeds)
+        assert "audiopipe" not in message.content
+
+
 @pytest.mark.parametrize(
     ("inject", "words", "reason"),
     [

@@ -30,7 +30,7 @@ from bot.models import (
 )
 from bot.quota import QuotaService
 from bot.retry import Backoff
-from bot.runtime import AsLink, JobOutcome, JobRuntime, Pause, Phase
+from bot.runtime import AsLink, JobOutcome, JobRuntime, ListenLink, Pause, Phase
 from bot.storage import Database, JobStore, QuotaStore
 from bot.storage.database import to_db_time
 
@@ -98,13 +98,15 @@ class RecordingTarget:
     progress: list[Phase] = field(default_factory=list)
     posted: list[tuple[int, str, bool]] = field(default_factory=list)  # (position, clip id, attached)
     outcomes: list[JobOutcome] = field(default_factory=list)
+    listened: list[tuple[ListenLink, ...]] = field(default_factory=list)  # the listen links of each progress edit
     upload_limit: int = 10 * 1024 * 1024
 
     async def find_posted_clip(self, job: Job, position: int) -> int | None:
         return None
 
-    async def show_progress(self, job: Job, phase: Phase) -> None:
+    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None:
         self.progress.append(phase)
+        self.listened.append(tuple(listen))
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         if self.refuse:
@@ -227,6 +229,29 @@ async def test_streaming_then_complete_posts_each_song_as_it_completes(world: Wo
     assert world.target.posted == [(0, "a", True), (1, "b", True)]
     assert world.target.progress == [Phase.QUEUED, Phase.GENERATING, Phase.FINISHING]
     assert (await world.job())["status"] == "delivered"
+
+
+def streaming(clip_id: str, url: str) -> Clip:
+    return Clip(id=clip_id, status=ClipStatus.STREAMING, audio_url=url)
+
+
+async def test_takes_that_stream_are_offered_to_listen_until_their_song_is_posted(world: World) -> None:
+    a_stream, b_stream = "https://cdn.example/stream/a", "https://cdn.example/stream/b"
+    world.backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {
+        "a": deque([streaming("a", a_stream), streaming("a", a_stream), clip("a", ClipStatus.COMPLETE)]),
+        "b": deque([streaming("b", "http://10.0.0.8/stream/b"), streaming("b", b_stream), streaming("b", b_stream),
+                    clip("b", ClipStatus.COMPLETE)]),
+    }  # fmt: skip
+    outcome = await world.run_one()
+    assert outcome is not None
+    assert outcome.delivered == 2
+    offered = [[(link.position, link.url) for link in links] for links in world.target.listened]
+    assert [(0, a_stream)] in offered  # b's first stream is on a private address: not offered
+    assert [(0, a_stream), (1, b_stream)] in offered
+    assert [(1, b_stream)] in offered  # a's song is posted: its stream is gone from the message
+    assert all("10.0.0.8" not in url for links in offered for _, url in links)
+    assert world.target.posted == [(0, "a", True), (1, "b", True)]  # the songs, never the streams
 
 
 async def test_one_clip_failing_still_delivers_the_other_and_counts(world: World) -> None:

@@ -1,6 +1,6 @@
 """The job runtime: admission, one JobRun per paid job, and the background work that keeps jobs moving."""
 
-from bot.runtime.outcome import AsLink, DeliveryTarget, JobOutcome, LinkReason, Pause, Phase
+from bot.runtime.outcome import AsLink, DeliveryTarget, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.runtime.requests import chosen_model, custom_mode_model, validate_request
 from bot.runtime.runtime import RESTARTING_MESSAGE, JobRuntime, Reservation, TargetFactory
 
@@ -11,6 +11,7 @@ __all__ = [
     "JobOutcome",
     "JobRuntime",
     "LinkReason",
+    "ListenLink",
     "Pause",
     "Phase",
     "Reservation",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -62,6 +63,15 @@ class AsLink:
     limit: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ListenLink:
+    """A take's stream while it is being made (the Suno shapes offer one 20-40 s in): something to hear in
+    the progress message, as a link. The stream is not the song and is never posted as one."""
+
+    position: int
+    url: str
+
+
 class DeliveryTarget(Protocol):
     """Where a job's progress and clips go; the Discord layer implements it.
 
@@ -75,7 +85,7 @@ class DeliveryTarget(Protocol):
         """The id of a message already carrying this clip (posted before a crash), if there is one."""
         ...
 
-    async def show_progress(self, job: Job, phase: Phase) -> None: ...
+    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None: ...
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         """Posts one clip: the file attached, or (when `audio` is None) a link saying why (`link`).

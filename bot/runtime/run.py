@@ -9,13 +9,14 @@ from datetime import timedelta
 from enum import StrEnum
 
 from bot.backends import MusicBackend, PollUpdate, Submission
+from bot.backends.fetch_policy import is_public_http_url
 from bot.clock import Clock
 from bot.errors import ForeignClipError, MusicApiBadResponseError, MusicApiError
 from bot.jobs import JobPoller
 from bot.models import Clip, ClipStatus, FailureReason, Job, JobStatus
 from bot.retry import Backoff, retry
 from bot.runtime.clip_delivery import UNPOSTABLE, ClipDeliverer, ClipDelivery, DeliveryResult
-from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause, Phase
+from bot.runtime.outcome import DeliveryTarget, JobOutcome, ListenLink, Pause, Phase
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class RunContext:
     wait_audio: bool
     deadline: timedelta
     progress_interval: float
+    own_origin: str = ""  # the backend's base URL: what it serves is fetched even from a private address
 
 
 @dataclass(eq=False)
@@ -100,29 +102,36 @@ class ClipBook:
 
 
 _PHASE_ORDER = (Phase.QUEUED, Phase.GENERATING, Phase.FINISHING)
+# A stream URL longer than this (from the API: untrusted) is not offered; two fit any progress message.
+MAX_LISTEN_URL = 512
 
 
 class ProgressThrottle:
-    """Shows a phase change at most once per interval; phases only move forward (a second song still
-    generating after the first was posted does not take the message back to "generating")."""
+    """Shows the job's progress at most once per interval: its phase, which only moves forward (a second song
+    still generating after the first was posted does not take the message back to "generating"), and the
+    takes one can listen to while they are made."""
 
     def __init__(self, target: DeliveryTarget, job: Job, interval: float) -> None:
         self._target = target
         self._job = job
         self._interval = interval
         self._shown: Phase | None = None
+        self._listen: tuple[ListenLink, ...] = ()
         self._last_edit = float("-inf")
 
-    async def show(self, phase: Phase, *, force: bool = False) -> None:
-        if self._shown is not None and _PHASE_ORDER.index(phase) <= _PHASE_ORDER.index(self._shown):
+    async def show(self, phase: Phase, *, force: bool = False, listen: tuple[ListenLink, ...] | None = None) -> None:
+        if self._shown is not None and _PHASE_ORDER.index(phase) < _PHASE_ORDER.index(self._shown):
+            phase = self._shown
+        links = self._listen if listen is None else listen
+        if phase is self._shown and links == self._listen:
             return
         now = time.monotonic()
         if not force and now - self._last_edit < self._interval:
             return
-        self._shown = phase
+        self._shown, self._listen = phase, links
         self._last_edit = now
         try:
-            await self._target.show_progress(self._job, phase)
+            await self._target.show_progress(self._job, phase, links)
         except Exception:
             log.warning("job %d: progress update failed", self._job.id, exc_info=True)
 
@@ -279,10 +288,11 @@ class JobRun:
             await context.jobs.save_clips(job.id, context.owner, positioned, polling=True)
         for clip in clips:
             book.latest[clip.id] = clip
+        for clip in clips:
             if book.is_settled(clip.id):
                 continue
             if clip.has_audio:
-                await self._progress.show(Phase.FINISHING)
+                await self._progress.show(Phase.FINISHING, listen=self._listen_links())
                 delivery = await context.deliverer.deliver(
                     job,
                     clip,
@@ -295,9 +305,27 @@ class JobRun:
             elif clip.status.is_terminal or update.done:
                 book.failed[clip.id] = clip.error_message or "no audio was produced"
             elif clip.status is ClipStatus.STREAMING:
-                await self._progress.show(Phase.GENERATING)
+                await self._progress.show(Phase.GENERATING, listen=self._listen_links())
         if update.error is not None:
             book.task_error = update.error
+
+    def _listen_links(self) -> tuple[ListenLink, ...]:
+        """The takes still being made that already stream, in order: their stream URL, when the download
+        policy would fetch it (a public address, or the backend's own origin)."""
+        book, origin = self._book, self._context.own_origin
+        return tuple(
+            sorted(
+                (
+                    ListenLink(book.position(clip.id), clip.audio_url.strip())
+                    for clip in book.latest.values()
+                    if clip.status is ClipStatus.STREAMING
+                    and not book.is_settled(clip.id)
+                    and 0 < len(clip.audio_url.strip()) <= MAX_LISTEN_URL
+                    and is_public_http_url(clip.audio_url.strip(), [origin])
+                ),
+                key=lambda link: link.position,
+            )
+        )
 
     async def _poll_now(self) -> set[str]:
         """One immediate poll for a resumed job; returns the keys still pending afterwards."""

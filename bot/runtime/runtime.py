@@ -127,6 +127,7 @@ class JobRuntime:
             wait_audio=wait_audio,
             deadline=timedelta(seconds=deadline_seconds),
             progress_interval=progress_interval,
+            own_origin=own_origin,
         )
         self._accepting = True
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive
