@@ -112,6 +112,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             progress_interval=settings.progress_edit_interval_seconds,
             backoff=Backoff(attempts=settings.retry_attempts, base_delay=settings.retry_base_delay_seconds),
             poll_interval=settings.poll_interval_seconds,
+            fast_poll_interval=settings.fast_poll_interval_seconds,
             poll_batch_size=settings.poll_batch_size,
             lease_seconds=settings.job_lease_seconds,
             redelivery_interval=settings.redelivery_interval_seconds,

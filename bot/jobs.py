@@ -1,10 +1,22 @@
-"""The poller: one loop polls what every running job waits for, batched, and hands each job its updates."""
+"""The poller: one loop polls what every running job waits for, batched, and hands each job its updates.
+
+Each poll key has its own pace. A key is polled every `interval` (POLL_INTERVAL_SECONDS) while its song is far
+from done, and every `fast_interval` (FAST_POLL_INTERVAL_SECONDS) once it is close: once it is older than the
+time the songs of its backend and model usually take at the least (learned from this process's recent jobs),
+or once a sibling of the same job is done (takes of one request finish close together). A request that goes
+out anyway carries other pending keys in its free places, so a key is often fresher than its pace. Requests
+per minute: at most 60/interval x ceil(N/B) + 60/fast_interval x ceil(N_close/B) for N pending keys, N_close
+of them close to done, and batch size B.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -13,12 +25,41 @@ from bot.errors import MusicApiError
 
 log = logging.getLogger(__name__)
 
+HISTORY_SIZE = 50
+HISTORY_MINIMUM = 5
+CLOSE_SHARE = 0.8  # close from 80% of the shortest tenth of recent durations
+
+
+class CompletionHistory:
+    """How long the recent songs of each profile (backend and model) took from submission to done. Before a
+    profile has HISTORY_MINIMUM finished songs here, a song counts as close to done from `close_after` on."""
+
+    def __init__(self, close_after: float) -> None:
+        self._durations: dict[str, deque[float]] = {}
+        self._close_after = close_after
+
+    def record(self, profile: str, seconds: float) -> None:
+        self._durations.setdefault(profile, deque(maxlen=HISTORY_SIZE)).append(max(0.0, seconds))
+
+    def close_after(self, profile: str) -> float:
+        """From what age a song of this profile counts as close to done."""
+        durations = sorted(self._durations.get(profile, ()))
+        if len(durations) < HISTORY_MINIMUM:
+            return self._close_after
+        tenth = durations[max(0, math.ceil(len(durations) / 10) - 1)]
+        return CLOSE_SHARE * tenth
+
 
 @dataclass(eq=False)
 class PollWatch:
-    """A job's subscription: the poll keys it waits for, and a queue of updates (or a fatal API error)."""
+    """A job's subscription: the poll keys it waits for, and a queue of updates (or a fatal API error).
+    `profile` names the backend and model (for the learned pace), `started` when the job was submitted
+    (time.monotonic)."""
 
     pending: set[str]
+    profile: str = ""
+    started: float = field(default_factory=time.monotonic)
+    sibling_done: bool = False
     updates: asyncio.Queue[PollUpdate | MusicApiError] = field(default_factory=asyncio.Queue)
 
     async def next_update(self, timeout: float) -> PollUpdate | MusicApiError:
@@ -30,15 +71,22 @@ class PollWatch:
 
 
 class JobPoller:
-    """Each tick polls the pending keys of all watches: ceil(pending / batch size) requests, whatever the jobs."""
+    """Polls the pending keys of all watches, each at its pace, in requests of up to the batch size."""
 
-    def __init__(self, backend: MusicBackend, *, interval: float, batch_size: int) -> None:
+    def __init__(
+        self, backend: MusicBackend, *, interval: float, batch_size: int, fast_interval: float | None = None
+    ) -> None:
         self._backend = backend
         self._interval = interval
+        self._fast_interval = min(interval, fast_interval if fast_interval is not None else interval)
         self._batch_size = backend.capabilities.poll_batch_size or batch_size
         self._watches: set[PollWatch] = set()
-        self._watch_added = asyncio.Event()
+        self._last_polled: dict[str, float] = {}
+        self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Nothing learned yet: a song is far for two slow paces (20 s by default; Suno-shaped APIs rarely
+        # finish one sooner).
+        self.history = CompletionHistory(close_after=2 * interval)
 
     def start(self) -> None:
         if self._task is None:
@@ -52,28 +100,70 @@ class JobPoller:
             self._task = None
 
     @contextlib.contextmanager
-    def watch(self, keys: Iterable[str]) -> Iterator[PollWatch]:
-        """Subscribes to the keys until the block exits; the first poll comes one interval later."""
-        subscription = PollWatch(pending=set(keys))
+    def watch(self, keys: Iterable[str], *, profile: str = "", age: float = 0.0) -> Iterator[PollWatch]:
+        """Subscribes to the keys until the block exits (`age`: seconds since the job was submitted); the
+        first poll of a key comes one pace after it is watched."""
+        now = time.monotonic()
+        subscription = PollWatch(pending=set(keys), profile=profile, started=now - max(0.0, age))
+        for key in subscription.pending:
+            self._last_polled.setdefault(key, now)
         self._watches.add(subscription)
-        self._watch_added.set()
+        self._changed.set()
         try:
             yield subscription
         finally:
             self._watches.discard(subscription)
+            for key in subscription.pending:
+                self._last_polled.pop(key, None)
+
+    def next_due(self, watch: PollWatch, last: float) -> float:
+        """When a key of this watch polled at `last` is next due: one fast pace later once it is close, else
+        one slow pace later, or the moment it becomes close if that comes first."""
+        close_at = last if watch.sibling_done else watch.started + self.history.close_after(watch.profile)
+        return min(last + self._interval, max(last + self._fast_interval, close_at))
+
+    def _due_times(self, now: float) -> dict[str, float]:
+        """Each pending key and when it is due (the soonest of the watches waiting for it)."""
+        due: dict[str, float] = {}
+        for watch in self._watches:
+            for key in watch.pending:
+                at = self.next_due(watch, self._last_polled.get(key, now))
+                due[key] = min(due.get(key, at), at)
+        return due
 
     async def _run(self) -> None:
         while True:
-            if not self._watches:
-                self._watch_added.clear()
-                await self._watch_added.wait()
-            await asyncio.sleep(self._interval)
-            await self.poll_once()
+            now = time.monotonic()
+            due = self._due_times(now)
+            if not due:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            wait = min(due.values()) - now
+            if wait > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait()  # a new watch, or a sibling done: due times changed
+                continue
+            await self._poll_due(due, now)
+
+    async def _poll_due(self, due: dict[str, float], now: float) -> None:
+        """The keys that are due, and in the free places of their requests the keys due soonest after them."""
+        ordered = sorted(due, key=lambda key: (due[key], key))
+        count = sum(1 for key in ordered if due[key] <= now)
+        requests = math.ceil(count / self._batch_size)
+        chosen = sorted(ordered[: requests * self._batch_size])
+        await self._poll(chosen, now)
 
     async def poll_once(self) -> None:
-        """One tick: every pending key of every watch, deduplicated, in batches polled concurrently."""
-        pending = sorted({key for watch in self._watches for key in watch.pending})
-        batches = [pending[i : i + self._batch_size] for i in range(0, len(pending), self._batch_size)]
+        """Every pending key of every watch now, deduplicated, in batches polled concurrently."""
+        await self._poll(sorted({key for watch in self._watches for key in watch.pending}), time.monotonic())
+
+    async def _poll(self, keys: list[str], now: float) -> None:
+        for key in keys:
+            self._last_polled[key] = now
+        batches = [keys[i : i + self._batch_size] for i in range(0, len(keys), self._batch_size)]
         await asyncio.gather(*(self._poll_batch(batch) for batch in batches))
 
     async def _poll_batch(self, batch: list[str]) -> None:
@@ -88,9 +178,15 @@ class JobPoller:
                 if watch.pending.intersection(batch):
                     watch.updates.put_nowait(exc)
             return
+        now = time.monotonic()
         for update in updates:
             for watch in list(self._watches):
                 if update.key in watch.pending:
                     if update.done:
                         watch.pending.discard(update.key)
+                        if any(clip.has_audio for clip in update.clips):  # a song made, not one that failed
+                            self.history.record(watch.profile, now - watch.started)
+                        if watch.pending and not watch.sibling_done:
+                            watch.sibling_done = True  # its sibling is probably close behind
+                            self._changed.set()
                     watch.updates.put_nowait(update)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     wait_audio_timeout_seconds: float = Field(default=130.0, gt=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=10.0, gt=0)
+    # A song close to done (older than its backend's songs usually take, or its sibling done) is polled this
+    # often instead; never less often than POLL_INTERVAL_SECONDS.
+    fast_poll_interval_seconds: float = Field(default=1.0, gt=0)
     poll_batch_size: int = Field(default=10, ge=1, le=50)
     generation_deadline_seconds: float = Field(default=600.0, gt=0)
     progress_edit_interval_seconds: float = Field(default=5.0, ge=0)

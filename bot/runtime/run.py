@@ -258,7 +258,10 @@ class JobRun:
                     await self._absorb(PollUpdate(key=clip.id, clips=(clip,), done=clip.status.is_terminal))
                     if clip.status.is_terminal:
                         self._pending.discard(clip.id)
-            with context.poller.watch(self._pending) as watch:
+            submitted = self._deadline - context.deadline
+            profile = f"{self.job.backend}:{self.job.request.model or ''}"  # songs alike take alike long
+            age = (context.clock() - submitted).total_seconds()
+            with context.poller.watch(self._pending, profile=profile, age=age) as watch:
                 while self._pending:
                     remaining = (self._deadline - context.clock()).total_seconds()
                     if remaining <= 0:

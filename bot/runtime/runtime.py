@@ -93,6 +93,7 @@ class JobRuntime:
         backoff: Backoff,
         poll_interval: float,
         poll_batch_size: int,
+        fast_poll_interval: float | None = None,
         lease_seconds: float = 30.0,
         redelivery_interval: float = 60.0,
         download_timeout: float = 300.0,
@@ -105,7 +106,9 @@ class JobRuntime:
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
         self._redelivery_interval = redelivery_interval
-        self._poller = JobPoller(backend, interval=poll_interval, batch_size=poll_batch_size)
+        self._poller = JobPoller(
+            backend, interval=poll_interval, batch_size=poll_batch_size, fast_interval=fast_poll_interval
+        )
         self._deliverer = ClipDeliverer(
             jobs=jobs,
             download=download,

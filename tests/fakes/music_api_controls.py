@@ -63,6 +63,9 @@ class MusicApiControls(AimlGatewayFaults):
     ) -> None:
         self.api_key = api_key
         self.timings = timings if timings is not None else ClipTimings()
+        # Set to give each clip timings of its own (asked once per clip, at its first status), e.g. random.
+        self.timings_per_clip: Callable[[str], ClipTimings] | None = None
+        self.clip_timings: dict[str, ClipTimings] = {}
         self.wait_audio_timeout = wait_audio_timeout
         self.wait_initial_delay = wait_initial_delay
         self.wait_poll_interval = wait_poll_interval
@@ -155,7 +158,15 @@ class MusicApiControls(AimlGatewayFaults):
     def status_of(self, clip_id: str) -> ClipStatus:
         """The clip's status right now, canonical spelling."""
         clip = self.clips[clip_id]
-        return clip.status_after(self._clock() - clip.created_monotonic, self.timings)
+        return clip.status_after(self._clock() - clip.created_monotonic, self.timings_of(clip_id))
+
+    def timings_of(self, clip_id: str) -> ClipTimings:
+        """The clip's own timings (see `timings_per_clip`), else everyone's."""
+        if self.timings_per_clip is None:
+            return self.timings
+        if clip_id not in self.clip_timings:
+            self.clip_timings[clip_id] = self.timings_per_clip(clip_id)
+        return self.clip_timings[clip_id]
 
     def audio_bytes(self, clip_id: str) -> bytes:
         """The exact mp3 bytes served for this clip (deterministic per id and size)."""
