@@ -120,6 +120,7 @@ class FailureReason(StrEnum):
     NOT_ACKNOWLEDGED = "not_acknowledged"
     DELIVERY_FAILED = "delivery_failed"
     INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
     INTERNAL = "internal"
 
 
@@ -141,6 +142,7 @@ class Job:
     failure_detail: str | None = None
     provider_task_id: str | None = None
     owner: str | None = None  # the process (INSTANCE_ID) holding the job's lease, or the last one that did
+    cancel_requested_by: int | None = None  # the member who asked to cancel it
 
 
 class VoteChoice(StrEnum):

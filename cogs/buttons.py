@@ -12,7 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.app import MusicBot
-from bot.models import VoteChoice, VoteTally
+from bot.errors import UserFacingError
+from bot.models import JobStatus, VoteChoice, VoteTally
 from bot.tree import answer_error
 from cogs.render import fit
 
@@ -165,12 +166,65 @@ class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"
             await answer_error(interaction, error)
 
 
-DYNAMIC_ITEMS = (VoteButton, LyricsButton, AgainButton)
+class CancelButton(discord.ui.DynamicItem[Button], template=r"cancel:(?P<job>\d+)"):
+    """On the progress message: the requester, or a moderator (Manage Server), stops the job. Before the paid
+    call it is given back; after it, it still counts (the music service was paid) and nothing more is posted."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=f"cancel:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> CancelButton:
+        return cls(int(match["job"]))
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return await claimed(interaction)
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            runtime = interaction.client.services.runtime
+            try:
+                job = await runtime.jobs.get(self.job_id)
+            except KeyError:
+                job = None
+            if job is None or job.requester.guild_id != interaction.guild_id:
+                raise UserFacingError("This request is not in the bot's records.")
+            moderator = interaction.permissions.manage_guild
+            if interaction.user.id != job.requester.user_id and not moderator:
+                raise UserFacingError("Only the member who asked for this song, or a moderator, can cancel it.")
+            stopping = await runtime.cancel(self.job_id, interaction.user.id)
+            if stopping is None:
+                words = "This request has already ended."
+            elif stopping.status is JobStatus.RESERVED:
+                words = "Cancelling. It had not reached the music service yet, so it does not count."
+            else:
+                words = (
+                    "Cancelling. It still counts against the server's quota: the music service had already been "
+                    "asked (and paid) to make it. Songs already posted stay."
+                )
+            await interaction.response.send_message(words, ephemeral=True)
+        except Exception as error:
+            await answer_error(interaction, error)
+
+
+DYNAMIC_ITEMS = (VoteButton, LyricsButton, AgainButton, CancelButton)
 
 
 async def setup(bot: MusicBot) -> None:
     """Registers the buttons, so clicks on any clip message (however old) reach them."""
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
+
+
+def progress_view(job_id: int) -> discord.ui.View:
+    """The Cancel button under a running job's progress message."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
 
 
 def clip_view(job_id: int, position: int, tally: VoteTally) -> discord.ui.View:

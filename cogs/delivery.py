@@ -18,7 +18,7 @@ from bot.app import MusicBot
 from bot.errors import DeliveryError, UserFacingError
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
 from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, ListenLink, Phase
-from cogs.buttons import clip_view
+from cogs.buttons import clip_view, progress_view
 from cogs.render import (
     HANDED_OVER_TEXT,
     clip_filename,
@@ -73,11 +73,11 @@ class ChannelDelivery:
         self._response_message_id = message_id
 
     async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None:
-        await self._edit_response(content=render_progress(job, phase, listen))
+        await self._edit_response(content=render_progress(job, phase, listen), view=progress_view(job.id))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         text = render_outcome(outcome)
-        await self._edit_response(content=text)
+        await self._edit_response(content=text, view=None)
         if outcome.job.status is not JobStatus.DELIVERED:
             # The edited message pings nobody; a requester who is no longer watching must hear the news.
             await self._channel().send(
@@ -130,10 +130,11 @@ class ChannelDelivery:
         )
         return sent.id
 
-    async def _edit_response(self, *, content: str) -> None:
+    async def _edit_response(self, *, content: str, view: discord.ui.View | None) -> None:
+        """The command's message: its text, and the Cancel button while the job runs (None removes it)."""
         if self._response_message_id is not None:
             message = self._channel().get_partial_message(self._response_message_id)
-            await message.edit(content=content)
+            await message.edit(content=content, view=view)
 
     def _channel(self) -> discord.PartialMessageable:
         return self._bot.get_partial_messageable(self._job.requester.channel_id, guild_id=self._job.requester.guild_id)
@@ -185,7 +186,7 @@ class InteractionDelivery(ChannelDelivery):
     async def show_outcome(self, outcome: JobOutcome) -> None:
         if self._token_usable():
             try:
-                await self._interaction.edit_original_response(content=render_outcome(outcome))
+                await self._interaction.edit_original_response(content=render_outcome(outcome), view=None)
                 return
             except discord.HTTPException as error:
                 if not self._token_died(error):
@@ -210,15 +211,15 @@ class InteractionDelivery(ChannelDelivery):
                     raise
         return await super()._send_clip(job, position, embed, audio, filename)
 
-    async def _edit_response(self, *, content: str) -> None:
+    async def _edit_response(self, *, content: str, view: discord.ui.View | None) -> None:
         if self._token_usable():
             try:
-                await self._interaction.edit_original_response(content=content)
+                await self._interaction.edit_original_response(content=content, view=view)
                 return
             except discord.HTTPException as error:
                 if not self._token_died(error):
                     raise
-        await super()._edit_response(content=content)
+        await super()._edit_response(content=content, view=view)
 
 
 def check_bot_can_deliver(interaction: Interaction) -> None:

@@ -40,6 +40,7 @@ _FAILURE_WORDS: dict[FailureReason, str] = {
     FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
     FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
     FailureReason.DELIVERY_FAILED: "The songs were made but could not be posted in this channel.",
+    FailureReason.CANCELLED: "Cancelled",
     FailureReason.INTERRUPTED: (
         "The bot restarted (or its database failed) at the wrong moment and could not recover this request"
     ),
@@ -99,6 +100,15 @@ def render_progress(job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -
     return fit("\n".join(lines), CONTENT_LIMIT)
 
 
+def _reason_words(outcome: JobOutcome) -> str:
+    """Why the job ended short, without a final full stop; who cancelled it, for a cancel."""
+    assert outcome.reason is not None
+    who = outcome.job.cancel_requested_by
+    if outcome.reason is FailureReason.CANCELLED and who is not None:
+        return f"Cancelled by <@{who}>"
+    return _FAILURE_WORDS[outcome.reason].rstrip(".")
+
+
 def render_outcome(outcome: JobOutcome) -> str:
     """The job's final word (or why it paused) on the command's message: icon, counts, reason, refund."""
     job, delivered, expected = outcome.job, outcome.delivered, outcome.expected
@@ -118,13 +128,15 @@ def render_outcome(outcome: JobOutcome) -> str:
         icon, message = (
             "⚠️",
             (
-                f"{delivered} of {expected} songs delivered. {_FAILURE_WORDS[outcome.reason].rstrip('.')}. "
+                f"{delivered} of {expected} songs delivered. {_reason_words(outcome)}. "
                 "This generation still counts against quota."
             ),
         )
     else:
         refund = " It was not counted against the server's quota." if outcome.refunded else ""
-        icon, message = "❌", _FAILURE_WORDS[outcome.reason].rstrip(".") + "." + refund
+        if outcome.reason is FailureReason.CANCELLED and not outcome.refunded:
+            refund = " It still counts against the server's quota: the music service had already been asked for it."
+        icon, message = "❌", _reason_words(outcome) + "." + refund
     text = f"{icon} “{job_label(job)}”: {message}"
     if outcome.detail:  # the music service's own words, quoted on their own line
         text += f"\n> {quote_user_text(outcome.detail, DETAIL_ECHO_CHARS)}"

@@ -357,6 +357,59 @@ async def test_an_admission_that_is_not_started_gives_the_quota_back(world: Worl
     assert world.backend.calls == []
 
 
+async def test_a_job_cancelled_before_the_paid_call_is_given_back_and_never_sent(world: World) -> None:
+    async with world.runtime.admit(REQUESTER, REQUEST) as reservation:
+        asked = await world.runtime.cancel(reservation.job.id, 77)
+        assert asked is not None
+        assert asked.status is JobStatus.RESERVED
+        task = reservation.start(world.target)
+    outcome = await task
+    assert outcome is not None
+    assert (outcome.reason, outcome.refunded, outcome.delivered) == (FailureReason.CANCELLED, True, 0)
+    assert world.backend.calls == []
+    assert await world.job() == {
+        "status": "failed",
+        "charged": 0,
+        "failure_reason": "cancelled",
+        "owner": "test-process",
+    }
+
+
+async def test_a_job_cancelled_after_its_first_song_keeps_it_posts_no_more_and_counts(world: World) -> None:
+    world.backend.submits.append(submitted(clip("a", ClipStatus.COMPLETE), clip("b", ClipStatus.QUEUED)))
+    world.backend.states = {"b": deque([clip("b", ClipStatus.STREAMING)])}  # b would finish later
+    async with world.runtime.admit(REQUESTER, REQUEST) as reservation:
+        task = reservation.start(world.target)
+    await until(lambda: world.target.posted == [(0, "a", True)])
+    assert await world.runtime.cancel(reservation.job.id, 77) is not None
+    world.backend.states = {"b": deque([clip("b", ClipStatus.COMPLETE)])}  # done now: must not be posted
+    outcome = await task
+    assert outcome is not None
+    assert (outcome.reason, outcome.delivered, outcome.refunded) == (FailureReason.CANCELLED, 1, False)
+    assert world.target.posted == [(0, "a", True)]
+    assert (await world.job())["status"] == "delivered"  # what was posted stays, and it counts
+
+
+async def test_a_cancel_asked_through_another_process_reaches_the_run_at_its_heartbeat(
+    database: Database, tmp_path: Path
+) -> None:
+    backend = RecordingBackend()
+    backend.submits.append(submitted(clip("a", ClipStatus.QUEUED), clip("b", ClipStatus.QUEUED)))
+    backend.states = {key: deque([clip(key, ClipStatus.STREAMING)]) for key in "ab"}  # still being made
+    runtime = make_runtime(database, backend, tmp_path, lease_seconds=0.3)  # a heartbeat every 0.1 s
+    target = RecordingTarget()
+    async with runtime.running(lambda job: target, connected):
+        async with runtime.admit(REQUESTER, REQUEST) as reservation:
+            task = reservation.start(target)
+        await until(lambda: "submit" in backend.calls)
+        elsewhere = JobStore(database)  # the click reached another process: only the database knows
+        assert await elsewhere.request_cancel(reservation.job.id, 77) is not None
+        outcome = await asyncio.wait_for(task, 10)
+    assert outcome is not None
+    assert (outcome.reason, outcome.refunded, target.posted) == (FailureReason.CANCELLED, False, [])
+    assert await elsewhere.request_cancel(reservation.job.id, 78) is None  # it has ended
+
+
 async def test_a_reservation_taken_over_before_it_started_is_neither_run_nor_given_back(world: World) -> None:
     """This process stalled past its lease between reserving and starting: the job is another's now."""
     async with world.runtime.admit(REQUESTER, REQUEST) as reservation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ class ClipBook:
 
 
 _PHASE_ORDER = (Phase.QUEUED, Phase.GENERATING, Phase.FINISHING)
+# How soon a run waiting for its clips notices a cancel asked through another process's heartbeat or this one.
+CANCEL_CHECK_SECONDS = 0.5
 # A stream URL longer than this (from the API: untrusted) is not offered; two fit any progress message.
 MAX_LISTEN_URL = 512
 
@@ -140,8 +143,19 @@ class JobRun:
     """Drives one job through its steps. Every write names this process as the job's owner: when another
     process has taken the job over, the write raises JobTakenOverError and the run stops where it is."""
 
-    def __init__(self, job: Job, target: DeliveryTarget, context: RunContext, *, resumed: bool) -> None:
+    def __init__(
+        self,
+        job: Job,
+        target: DeliveryTarget,
+        context: RunContext,
+        *,
+        resumed: bool,
+        cancelled: asyncio.Event | None = None,
+    ) -> None:
         self.job = job
+        # Set when a member asked to cancel: nothing more is sent or posted from the next safe point on (a clip
+        # being posted is finished and counts).
+        self._cancelled = cancelled or asyncio.Event()
         self._target = target
         self._context = context
         self._resumed = resumed
@@ -190,6 +204,8 @@ class JobRun:
         through and its clips are to be followed."""
         context, job = self._context, self.job
         await self._progress.show(Phase.QUEUED, force=True)
+        if self._cancelled.is_set():  # before the money is spent: given back
+            return await self._settle(FailureReason.CANCELLED, None)
         submitted_at = context.clock()
         await context.jobs.mark_submitted(job.id, context.owner, submitted_at)  # before the money is spent
         log.info("job=%d guild=%d phase=submitted wait_audio=%s", job.id, job.requester.guild_id, context.wait_audio)
@@ -262,14 +278,14 @@ class JobRun:
             profile = f"{self.job.backend}:{self.job.request.model or ''}"  # songs alike take alike long
             age = (context.clock() - submitted).total_seconds()
             with context.poller.watch(self._pending, profile=profile, age=age) as watch:
-                while self._pending:
+                while self._pending and not self._cancelled.is_set():
                     remaining = (self._deadline - context.clock()).total_seconds()
                     if remaining <= 0:
                         break
                     try:
-                        update = await watch.next_update(remaining)
+                        update = await watch.next_update(min(remaining, CANCEL_CHECK_SECONDS))
                     except TimeoutError:
-                        break
+                        continue  # the deadline or a cancel, looked at again above
                     if isinstance(update, MusicApiError):
                         self._error = update
                         break
@@ -292,7 +308,7 @@ class JobRun:
         for clip in clips:
             book.latest[clip.id] = clip
         for clip in clips:
-            if book.is_settled(clip.id):
+            if book.is_settled(clip.id) or self._cancelled.is_set():
                 continue
             if clip.has_audio:
                 await self._progress.show(Phase.FINISHING, listen=self._listen_links())
@@ -343,6 +359,8 @@ class JobRun:
 
     async def _conclude(self) -> JobOutcome:
         book = self._book
+        if self._cancelled.is_set():  # the music service was paid: it still counts; what was posted stays
+            return await self._settle(FailureReason.CANCELLED, None, refund=False)
         if book.waiting_for_discord:
             log.warning(
                 "job=%d phase=waiting_for_discord delivered=%d/%d", self.job.id, len(book.delivered), book.expected
@@ -363,11 +381,11 @@ class JobRun:
             return await self._settle(FailureReason.CLIPS_FAILED, "; ".join(sorted(set(book.failed.values()))))
         return await self._settle(None, None)
 
-    async def _settle(self, reason: FailureReason | None, detail: str | None) -> JobOutcome:
-        """Ends the job in the database (refund when nothing was delivered)."""
+    async def _settle(self, reason: FailureReason | None, detail: str | None, *, refund: bool = True) -> JobOutcome:
+        """Ends the job in the database (refund when nothing was delivered, unless `refund` is False)."""
         context = self._context
         finished = await context.jobs.finish(
-            self.job.id, context.owner, now=context.clock(), reason=reason, detail=detail
+            self.job.id, context.owner, now=context.clock(), reason=reason, detail=detail, refund=refund
         )
         shown = detail if reason in _SHOWN_DETAIL else None
         return JobOutcome(finished, len(self._book.delivered), self._book.expected, reason, shown)

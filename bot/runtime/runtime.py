@@ -135,6 +135,7 @@ class JobRuntime:
         self._accepting = True
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive
         self._runs: dict[int, asyncio.Task[JobOutcome | None]] = {}
+        self._cancels: dict[int, asyncio.Event] = {}  # per job run here: set when a member asked to cancel it
         self._held_changed = asyncio.Event()
         self._claiming = asyncio.Lock()  # one takeover at a time: a job claimed twice would run twice
 
@@ -194,17 +195,22 @@ class JobRuntime:
             log.exception("job=%d could not be abandoned now; it is refunded when its lease runs out", job_id)
         finally:
             self._held.discard(job_id)
+            self._cancels.pop(job_id, None)
             self._held_changed.set()
 
     def start(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> asyncio.Task[JobOutcome | None]:
         """Runs the job in the background; the task is kept so it is not garbage-collected mid-flight."""
         self._held.add(job.id)
+        cancelled = self._cancels.setdefault(job.id, asyncio.Event())
+        if job.cancel_requested_by is not None:
+            cancelled.set()
         task = asyncio.create_task(self._run(job, target, resumed=resumed), name=f"job-{job.id}")
         self._runs[job.id] = task
         self._held_changed.set()
 
         def forget(_: asyncio.Task[JobOutcome | None]) -> None:
             self._runs.pop(job.id, None)
+            self._cancels.pop(job.id, None)
             self._held.discard(job.id)
 
         task.add_done_callback(forget)
@@ -264,9 +270,22 @@ class JobRuntime:
         while True:
             await asyncio.sleep(self._lease.total_seconds() / 3)
             try:
-                await self.jobs.extend_leases(self.owner, sorted(self._held), until=self._clock() + self._lease)
+                asked = await self.jobs.extend_leases(self.owner, sorted(self._held), until=self._clock() + self._lease)
+                for job_id in asked:  # asked through another process: this one runs the job
+                    if job_id in self._cancels:
+                        self._cancels[job_id].set()
             except Exception:
                 log.warning("could not renew the leases of %d jobs; will try again", len(self._held), exc_info=True)
+
+    async def cancel(self, job_id: int, member_id: int) -> Job | None:
+        """A member asks to cancel the job: noted in the database (whichever process runs it sees it, this
+        one at once, another at its next heartbeat), and the job as it stands; None when it had ended."""
+        job = await self.jobs.request_cancel(job_id, member_id)
+        if job is not None and (job_id in self._cancels or job_id in self._held):
+            self._cancels.setdefault(job_id, asyncio.Event()).set()
+        if job is not None:
+            log.info("job=%d phase=cancel_requested by=%d status=%s", job_id, member_id, job.status)
+        return job
 
     def stop_accepting(self) -> None:
         self._accepting = False
@@ -314,7 +333,8 @@ class JobRuntime:
     async def _run(self, job: Job, target: DeliveryTarget, *, resumed: bool) -> JobOutcome | None:
         started = time.monotonic()
         try:
-            outcome = await JobRun(job, target, self._context, resumed=resumed).execute()
+            cancelled = self._cancels.setdefault(job.id, asyncio.Event())
+            outcome = await JobRun(job, target, self._context, resumed=resumed, cancelled=cancelled).execute()
         except asyncio.CancelledError:
             log.info("job=%d phase=stopped (resumable)", job.id)
             raise

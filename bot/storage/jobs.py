@@ -47,6 +47,7 @@ def _job_from_row(row: Row) -> Job:
         failure_detail=row["failure_detail"],
         provider_task_id=row["provider_task_id"],
         owner=row["owner"],
+        cancel_requested_by=row["cancel_requested_by"],
     )
 
 
@@ -113,15 +114,27 @@ class JobStore:
         )
         return sorted((_job_from_row(row) for row in rows), key=lambda job: job.id)
 
-    async def extend_leases(self, owner: str, job_ids: Sequence[int], *, until: datetime) -> None:
-        """The heartbeat: the jobs this process is running stay its own until `until`."""
+    async def extend_leases(self, owner: str, job_ids: Sequence[int], *, until: datetime) -> set[int]:
+        """The heartbeat: the jobs this process is running stay its own until `until`. Returns those of them
+        a member asked to cancel (the request may have reached another process)."""
         if not job_ids:
-            return
+            return set()
         marks = ", ".join("?" * len(job_ids))
-        await self._database.execute(
-            f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND id IN ({marks})",
+        rows = await self._database.write_returning(
+            f"""UPDATE jobs SET lease_until = ? WHERE owner = ? AND id IN ({marks})
+                RETURNING id, cancel_requested_by""",
             (to_db_time(until), owner, *job_ids),
         )
+        return {row["id"] for row in rows if row["cancel_requested_by"] is not None}
+
+    async def request_cancel(self, job_id: int, member_id: int) -> Job | None:
+        """Notes that `member_id` asked to cancel the job; the job as it stands, or None when it had ended."""
+        rows = await self._database.write_returning(
+            f"""UPDATE jobs SET cancel_requested_by = coalesce(cancel_requested_by, ?)
+                WHERE id = ? AND status IN ({_POSITIONAL_UNFINISHED}) RETURNING *""",
+            (member_id, job_id, *_UNFINISHED_VALUES.values()),
+        )
+        return _job_from_row(rows[0]) if rows else None
 
     async def release(self, owner: str, *, now: datetime) -> int:
         """Expires the leases of every unfinished job this process holds (at shutdown), so another process or
@@ -247,8 +260,10 @@ class JobStore:
         now: datetime,
         reason: FailureReason | None = None,
         detail: str | None = None,
+        refund: bool = True,
     ) -> Job:
-        """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once.
+        """Ends the job: delivered if any clip was posted (quota kept), else failed and refunded exactly once
+        (unless `refund` is False: a job cancelled after the music service was paid still counts).
         A job already finished stays as it ended; one another process holds (or has finished) raises
         JobTakenOverError."""
         async with self._database.transaction() as connection:
@@ -279,7 +294,7 @@ class JobStore:
                     *_UNFINISHED_VALUES.values(),
                 ),
             )
-            if not delivered:
+            if not delivered and refund:
                 # The refund's ledger row is written by a trigger, exactly once.
                 await connection.execute("UPDATE jobs SET charged = 0 WHERE id = ? AND charged = 1", (job_id,))
         return await self.get(job_id)

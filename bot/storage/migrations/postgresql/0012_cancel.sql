@@ -1,0 +1,4 @@
+-- A member (the requester or a moderator) asked to cancel the job: who. The process running the job stops it
+-- at its next safe point; a job that never reached the music service is given back, one that did still counts.
+
+ALTER TABLE jobs ADD COLUMN cancel_requested_by BIGINT;

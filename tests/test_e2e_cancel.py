@@ -1,0 +1,74 @@
+"""The Cancel button on a running job's progress message, through the real bot: who may press it, what it
+says, what counts, and that nothing more is posted."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.fakes.discord_constants import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
+from tests.fakes.discord_message_models import FakeInteraction
+from tests.fakes.music_api import ClipTimings
+from tests.harness import RunningBot, buttons
+
+
+async def until_status(harness: RunningBot, status: str) -> None:
+    for _ in range(400):
+        if [row["status"] for row in await harness.query("SELECT status FROM jobs")] == [status]:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"the job never got to {status}")
+
+
+async def click_cancel(harness: RunningBot, interaction: FakeInteraction, user_id: int) -> FakeInteraction:
+    await harness.discord.wait_for(
+        lambda: interaction.original is not None and "cancel:" in " ".join(buttons(interaction.original)), timeout=10
+    )
+    assert interaction.original is not None
+    return await harness.click(interaction.original, "cancel", user_id)
+
+
+def answer(click: FakeInteraction) -> str:
+    return str(click.callbacks[0]["data"]["content"])
+
+
+async def test_the_requester_cancels_a_paid_job_nothing_more_is_posted_and_it_still_counts(
+    harness: RunningBot,
+) -> None:
+    harness.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=4.0)
+    interaction = await harness.music("a song cancelled halfway")
+    await until_status(harness, "polling")
+    stranger = harness.discord.add_member(harness.guild_id, name="stranger")
+    refused = await click_cancel(harness, interaction, stranger)
+    assert "Only the member who asked for this song, or a moderator, can cancel it." in answer(refused)
+    click = await click_cancel(harness, interaction, harness.member_id)
+    assert answer(click).startswith("Cancelling. It still counts against the server's quota")
+    assert click.callbacks[0]["data"]["flags"] & (1 << 6)  # only the clicker sees it
+    final = await harness.finished(interaction)
+    assert final.content.startswith("❌")
+    assert f"Cancelled by <@{harness.member_id}>." in final.content
+    assert "It still counts against the server's quota" in final.content
+    assert buttons(final) == {}  # the Cancel button is gone with the job
+    await asyncio.sleep(4.5)  # the songs are complete by now at the music service: still nothing posted
+    assert interaction.followups == []
+    jobs = await harness.query("SELECT status, charged, failure_reason, cancel_requested_by FROM jobs")
+    assert jobs == [
+        {"status": "failed", "charged": 1, "failure_reason": "cancelled", "cancel_requested_by": harness.member_id}
+    ]
+    ledger = await harness.query("SELECT change FROM quota_ledger")
+    assert [row["change"] for row in ledger] == ["reserve"]
+    assert harness.api.generate_calls() == 1
+
+
+async def test_a_moderator_may_cancel_a_members_job(harness: RunningBot) -> None:
+    harness.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=4.0)
+    interaction = await harness.music("a song a moderator stops")
+    await until_status(harness, "polling")
+    moderator = harness.discord.add_member(
+        harness.guild_id, name="mod", permissions=DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+    )
+    click = await click_cancel(harness, interaction, moderator)
+    assert answer(click).startswith("Cancelling.")
+    final = await harness.finished(interaction)
+    assert f"Cancelled by <@{moderator}>." in final.content
+    again = await harness.click(final, "cancel", moderator) if "cancel:" in " ".join(buttons(final)) else None
+    assert again is None  # no button left to press
