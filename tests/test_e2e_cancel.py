@@ -4,11 +4,13 @@ says, what counts, and that nothing more is posted."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from tests.fakes.discord_constants import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
 from tests.fakes.discord_message_models import FakeInteraction
-from tests.fakes.music_api import ClipTimings
-from tests.harness import RunningBot, buttons
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.music_api import ClipTimings, FakeMusicApi
+from tests.harness import RunningBot, World, buttons, running_bot
 
 
 async def until_status(harness: RunningBot, status: str) -> None:
@@ -72,3 +74,25 @@ async def test_a_moderator_may_cancel_a_members_job(harness: RunningBot) -> None
     assert f"Cancelled by <@{moderator}>." in final.content
     again = await harness.click(final, "cancel", moderator) if "cancel:" in " ".join(buttons(final)) else None
     assert again is None  # no button left to press
+
+
+async def test_cancel_works_after_a_restart(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> None:
+    api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=60.0)
+    database = tmp_path / "musicbot.sqlite3"
+    world = World.create(discord_fake)
+    async with running_bot(discord_fake, api, database, world=world) as first_run:
+        interaction = await first_run.music("a song across a restart")
+        await until_status(first_run, "polling")
+        await discord_fake.wait_for(
+            lambda: interaction.original is not None and "cancel:" in " ".join(buttons(interaction.original))
+        )
+    async with running_bot(discord_fake, api, database, world=world) as second_run:
+        assert interaction.original is not None
+        click = await second_run.click(interaction.original, "cancel", world.member_id)
+        assert answer(click).startswith("Cancelling. It still counts")
+        await discord_fake.wait_for(
+            lambda: interaction.original is not None and "Cancelled by" in interaction.original.content, timeout=15
+        )
+        jobs = await second_run.query("SELECT status, charged, failure_reason FROM jobs")
+    assert jobs == [{"status": "failed", "charged": 1, "failure_reason": "cancelled"}]
+    assert interaction.followups == []
