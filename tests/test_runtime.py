@@ -410,6 +410,22 @@ async def test_a_cancel_asked_through_another_process_reaches_the_run_at_its_hea
     assert await elsewhere.request_cancel(reservation.job.id, 78) is None  # it has ended
 
 
+async def test_the_poll_pace_starts_from_how_long_the_recent_songs_took(database: Database, tmp_path: Path) -> None:
+    jobs, start = JobStore(database), utc_now() - timedelta(hours=1)
+    quota = QuotaService(QuotaStore(database, defaults=QuotaLimits(-1, -1, -1, 0, -1)), clock=utc_now)
+    for n, seconds in enumerate((40, 45, 50, 55, 60)):
+        job_id = await quota.reserve_generation(
+            Requester(1, 2, n), REQUEST, backend="test-backend", owner="earlier", lease=timedelta(hours=2)
+        )
+        await jobs.mark_submitted(job_id, "earlier", start)
+        await jobs.save_clips(job_id, "earlier", [(0, clip(f"c{n}", ClipStatus.COMPLETE))], polling=True)
+        await jobs.record_delivery(job_id, "earlier", f"c{n}", 1000 + n, start + timedelta(seconds=seconds))
+        await jobs.finish(job_id, "earlier", now=start + timedelta(seconds=seconds))
+    runtime = make_runtime(database, RecordingBackend(), tmp_path)
+    async with runtime.running(lambda job: RecordingTarget(), connected):
+        assert runtime.poller.history.close_after("test-backend:") == pytest.approx(0.8 * 40)
+
+
 async def test_a_reservation_taken_over_before_it_started_is_neither_run_nor_given_back(world: World) -> None:
     """This process stalled past its lease between reserving and starting: the job is another's now."""
     async with world.runtime.admit(REQUESTER, REQUEST) as reservation:

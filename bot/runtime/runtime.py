@@ -221,6 +221,7 @@ class JobRuntime:
         """The background work, from entry to exit: the poller, the heartbeat, and (once `ready`: Discord is
         connected) the loop that takes over unfinished jobs. On exit every run still going is stopped where it
         is; its lease runs out and the job is finished by the next process."""
+        await self._learn_recent_durations()
         self._poller.start()
         loops = [
             asyncio.create_task(self._heartbeat(), name="job-leases"),
@@ -234,6 +235,18 @@ class JobRuntime:
             await asyncio.gather(*loops, return_exceptions=True)
             await self.close()
             await self._poller.stop()
+
+    async def _learn_recent_durations(self) -> None:
+        """The poller's pace starts from how long this bot's recent songs took, not from nothing."""
+        try:
+            recent = await self.jobs.recent_durations()
+        except Exception as error:
+            if not is_transient_storage_error(error):
+                raise
+            log.warning("could not read the recent songs' durations (%s); the poller learns them anew", error)
+            return
+        for profile, seconds in reversed(recent):  # oldest first: the newest stay in the history
+            self._poller.history.record(profile, seconds)
 
     async def resume_expired(self, target_for: TargetFactory) -> list[asyncio.Task[JobOutcome | None]]:
         """Takes over every unfinished job whose lease ran out (or that this process holds but no longer runs:

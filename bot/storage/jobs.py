@@ -127,6 +127,24 @@ class JobStore:
         )
         return {row["id"] for row in rows if row["cancel_requested_by"] is not None}
 
+    async def recent_durations(self, limit: int = 500) -> list[tuple[str, float]]:
+        """How long the most recently posted songs took from submission to posted, newest first, each with its
+        profile (backend and model, as the poller names them): the poller's pace starts from them."""
+        rows = await self._database.fetch_all(
+            """SELECT jobs.backend, jobs.model, jobs.submitted_at, clips.delivered_at
+               FROM clips JOIN jobs ON jobs.id = clips.job_id
+               WHERE clips.delivered_at IS NOT NULL AND jobs.submitted_at IS NOT NULL
+               ORDER BY clips.delivered_at DESC LIMIT ?""",
+            (limit,),
+        )
+        return [
+            (
+                f"{row['backend']}:{row['model'] or ''}",
+                (from_db_time(row["delivered_at"]) - from_db_time(row["submitted_at"])).total_seconds(),
+            )
+            for row in rows
+        ]
+
     async def request_cancel(self, job_id: int, member_id: int) -> Job | None:
         """Notes that `member_id` asked to cancel the job; the job as it stands, or None when it had ended."""
         rows = await self._database.write_returning(
