@@ -11,6 +11,8 @@ import random
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import ClipTimings, FakeMusicApi
 from tests.harness import running_bot
@@ -19,8 +21,9 @@ INTERVAL, FAST, BATCH = 1.0, 0.1, 4
 EARLIEST, LATEST = 0.6, 3.0
 
 
+@pytest.mark.parametrize("backend", ["aimlapi-suno", "suno-api"])  # the clip APIs; sunoapi: test_e2e_backends
 async def test_clips_completing_at_random_times_are_posted_in_order_within_the_request_bound(
-    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, backend: str
 ) -> None:
     rng = random.Random(12)
 
@@ -39,6 +42,8 @@ async def test_clips_completing_at_random_times_are_posted_in_order_within_the_r
         wait_audio=False,
         default_max_concurrent=-1,
         default_per_member_daily=-1,
+        music_backend=backend,
+        suno_api_base_url=api.base_url,
     ) as harness:
         members = [discord_fake.add_member(harness.guild_id, name=f"m{index}") for index in range(5)]
         started = time.monotonic()
@@ -48,7 +53,7 @@ async def test_clips_completing_at_random_times_are_posted_in_order_within_the_r
         span = time.monotonic() - started
         clips = await harness.query("SELECT id, job_id, message_id FROM clips ORDER BY job_id, position")
 
-    batches = api.fetch_batches()
+    batches = api.fetch_batches() if backend == "aimlapi-suno" else api.gcui_get_batches()
     assert batches
     assert all(len(batch) <= BATCH for batch in batches)
     pending = len(clips)
