@@ -143,6 +143,7 @@ class Job:
     provider_task_id: str | None = None
     owner: str | None = None  # the process (INSTANCE_ID) holding the job's lease, or the last one that did
     cancel_requested_by: int | None = None  # the member who asked to cancel it
+    queued: bool = False  # waiting in its server's line for a slot (max_concurrent running)
 
 
 class VoteChoice(StrEnum):
@@ -223,17 +224,30 @@ class QuotaLimits:
     per_member_daily: int
     cooldown_seconds: int
     max_concurrent: int
+    max_queued: int = 0  # requests waiting for a slot when max_concurrent are running (0: refused instead)
 
 
-LIMIT_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "cooldown_seconds", "max_concurrent")
+LIMIT_NAMES: tuple[str, ...] = (
+    "daily",
+    "monthly",
+    "per_member_daily",
+    "cooldown_seconds",
+    "max_concurrent",
+    "max_queued",
+)
 
 
 NO_CEILINGS = QuotaLimits(
-    daily=UNLIMITED, monthly=UNLIMITED, per_member_daily=UNLIMITED, cooldown_seconds=0, max_concurrent=UNLIMITED
+    daily=UNLIMITED,
+    monthly=UNLIMITED,
+    per_member_daily=UNLIMITED,
+    cooldown_seconds=0,
+    max_concurrent=UNLIMITED,
+    max_queued=UNLIMITED,
 )
 """Ceilings that let a server be given anything; cooldowns never have a ceiling."""
 
-CEILING_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "max_concurrent")
+CEILING_NAMES: tuple[str, ...] = ("daily", "monthly", "per_member_daily", "max_concurrent", "max_queued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +325,7 @@ class QuotaSnapshot:
     server_month_left: int | None
     cooldown_ends: datetime | None
     budget: BudgetStatus = BudgetStatus()
+    queued: int = 0  # requests waiting in the server's line
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,3 +349,4 @@ class UsageReport:
     top_members: tuple[tuple[int, int], ...]
     budget: BudgetStatus = BudgetStatus()
     """The bot-wide budget today and this month (all servers together, numbers only)."""
+    queued: int = 0  # of `running`, how many wait in the server's line

@@ -115,6 +115,11 @@ class QuotaService:
             lease_until=now + lease if lease else None,
         )
 
+    async def start_queued(self, job_id: int, guild_id: int, owner: str) -> int | None:
+        """A job waiting in its server's line takes a free slot if it is first: None once started, else its
+        place in line."""
+        return await self._store.start_queued(job_id, guild_id, owner)
+
     async def status(self, requester: Requester) -> QuotaStatus:
         now = self._clock()
         windows = Windows.at(now)

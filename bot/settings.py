@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     default_per_member_daily: int = Field(default=5, ge=-1)
     default_cooldown_seconds: int = Field(default=0, ge=0)
     default_max_concurrent: int = Field(default=4, ge=-1)
+    # Requests beyond max_concurrent wait in the server's line (reserved at once, started in order); 0 refuses.
+    default_max_queued: int = Field(default=10, ge=-1)
     # The operator's protection from the servers: a bot-wide budget, ceilings moderators cannot pass, and an
     # optional list of the only servers allowed to generate. -1 = no budget / no ceiling; empty = every server.
     global_daily_limit: int = Field(default=-1, ge=-1)
@@ -62,6 +64,7 @@ class Settings(BaseSettings):
     max_monthly_limit: int = Field(default=-1, ge=-1)
     max_per_member_daily: int = Field(default=-1, ge=-1)
     max_concurrent_limit: int = Field(default=-1, ge=-1)
+    max_queued_limit: int = Field(default=-1, ge=-1)
     allowed_guild_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # What one generation costs on each backend, in that backend's unit; unset ones use the adapter's default.
     cost_per_generation: dict[str, int] = Field(default_factory=dict)
@@ -216,6 +219,7 @@ class Settings(BaseSettings):
             per_member_daily=self.default_per_member_daily,
             cooldown_seconds=self.default_cooldown_seconds,
             max_concurrent=self.default_max_concurrent,
+            max_queued=self.default_max_queued,
         )
 
     @property
@@ -227,6 +231,7 @@ class Settings(BaseSettings):
             per_member_daily=self.max_per_member_daily,
             cooldown_seconds=0,
             max_concurrent=self.max_concurrent_limit,
+            max_queued=self.max_queued_limit,
         )
 
     @property

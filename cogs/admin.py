@@ -47,6 +47,7 @@ class AdminCog(commands.Cog):
         per_member_daily="Generations per UTC day for each member (-1 unlimited, 0 off)",
         cooldown_seconds="Seconds a member waits between requests (0 = none)",
         max_concurrent="Generations running at once in this server (-1 unlimited, 0 off)",
+        max_queued="Requests that wait in line when that many run (-1 unlimited, 0: refused instead)",
     )
     async def quota(
         self,
@@ -56,6 +57,7 @@ class AdminCog(commands.Cog):
         per_member_daily: Count | None = None,
         cooldown_seconds: app_commands.Range[int, 0, 604_800] | None = None,
         max_concurrent: Count | None = None,
+        max_queued: Count | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         quota = self.quota_service
@@ -65,6 +67,7 @@ class AdminCog(commands.Cog):
             "per_member_daily": per_member_daily,
             "cooldown_seconds": cooldown_seconds,
             "max_concurrent": max_concurrent,
+            "max_queued": max_queued,
         }
         changes = {name: value for name, value in requested.items() if value is not None}
         applied = await quota.set_limits(interaction.guild_id, changes, actor_id=interaction.user.id) if changes else []

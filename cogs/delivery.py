@@ -72,8 +72,10 @@ class ChannelDelivery:
     def remember_response_message(self, message_id: int | None) -> None:
         self._response_message_id = message_id
 
-    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None:
-        await self._edit_response(content=render_progress(job, phase, listen), view=progress_view(job.id))
+    async def show_progress(
+        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+    ) -> None:
+        await self._edit_response(content=render_progress(job, phase, listen, line), view=progress_view(job.id))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         text = render_outcome(outcome)

@@ -22,6 +22,7 @@ LIMIT_LABELS = {
     "per_member_daily": "Each member per UTC day",
     "cooldown_seconds": "Cooldown between a member's requests",
     "max_concurrent": "Running at once",
+    "max_queued": "Waiting in line",
 }
 _PERIOD_WORDS = {
     UsagePeriod.DAY: "today (UTC)",
@@ -85,6 +86,8 @@ def describe_limit(name: str, value: int) -> str:
         return "none" if value == 0 else f"{value} s"
     if value == UNLIMITED:
         return "unlimited"
+    if name == "max_queued" and value == 0:
+        return "no line (0): requests beyond the running limit are refused"
     return "off (0)" if value == 0 else str(value)
 
 
@@ -157,7 +160,7 @@ def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str
     embed.add_field(name="Delivered", value=str(report.delivered))
     embed.add_field(name="Failed", value=str(report.failed))
     embed.add_field(name="Refunded", value=str(report.refunded))
-    embed.add_field(name="Running now", value=str(report.running))
+    embed.add_field(name="Running now", value=f"{report.running - report.queued} (+ {report.queued} in line)")
     spent = [
         f"{backend}: {count} x {costs[backend][0]:,} = **{count * costs[backend][0]:,}** {costs[backend][1]}"
         for backend, count in report.charged_by_backend
@@ -199,6 +202,8 @@ def render_quota_status(status: QuotaStatus) -> discord.Embed:
     embed.add_field(name="Your cooldown", value=cooldown)
     running_limit = "unlimited" if limits.max_concurrent == UNLIMITED else str(limits.max_concurrent)
     embed.add_field(name="Running now", value=f"{snapshot.running} (at most {running_limit} at once)")
+    line_limit = "no limit" if limits.max_queued == UNLIMITED else f"at most {limits.max_queued}"
+    embed.add_field(name="Waiting in line", value=f"{snapshot.queued} ({line_limit})")
     budget = status.budget
     if budget.is_set:
         _add_left(embed, "The bot today, all servers", budget.left_today, budget.daily, windows.next_day)

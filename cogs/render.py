@@ -89,11 +89,21 @@ def job_label(job: Job) -> str:
     return quote_user_text(job.request.prompt)
 
 
-def render_progress(job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> str:
-    """The phase; and, while takes are being made, a link to hear each one that streams already (the stream
-    is not the song: the finished songs come as their own messages)."""
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def render_progress(job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None) -> str:
+    """The phase (with its place in the server's line while it waits for a slot); and, while takes are being
+    made, a link to hear each one that streams already (the stream is not the song: the finished songs come
+    as their own messages)."""
     started = int(job.created_at.timestamp())
-    lines = [f"{_PHASE_WORDS[phase]} · “{job_label(job)}” · started <t:{started}:R>"]
+    words = (
+        f"⏳ Queued — {ordinal(line)} in line" if phase is Phase.QUEUED and line is not None else _PHASE_WORDS[phase]
+    )
+    lines = [f"{words} · “{job_label(job)}” · started <t:{started}:R>"]
     for link in listen:
         take = f" (take {link.position + 1})" if len(listen) > 1 or link.position else ""
         lines.append(f"▶ [Listen while it's being made{take}]({_link_target(link.url)})")

@@ -185,6 +185,7 @@ async def test_fifty_concurrent_requests_respect_max_concurrent_and_daily(
         tmp_path / "db.sqlite3",
         default_daily_limit=10,
         default_max_concurrent=3,
+        default_max_queued=0,  # no line: beyond 3 running, refused
         default_per_member_daily=-1,
     ) as harness:
         members = [discord_fake.add_member(harness.guild_id, name=f"m{i}") for i in range(50)]

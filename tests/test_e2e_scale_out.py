@@ -100,6 +100,7 @@ async def test_two_hundred_requests_over_two_processes_get_exactly_the_limits(ma
         ack_deadline=60.0,  # 200 interactions at once on two cores: this test is about quota, not latency
         default_daily_limit=15,
         default_max_concurrent=10,
+        default_max_queued=0,  # no line: beyond 10 running, refused
         default_per_member_daily=-1,
     )
     world, _, _ = await rig.start_both_on_shard_zero()

@@ -360,3 +360,25 @@ async def test_running_counter_follows_jobs_from_reservation_to_their_end(databa
     assert running is not None
     assert running["used"] == 1
     assert (await quota.status(requester(1))).snapshot.running == 1
+
+
+async def test_requests_beyond_max_concurrent_wait_in_line_and_start_first_come_first_served(
+    database: Database, clock: FakeClock
+) -> None:
+    quota = service(database, clock, max_concurrent=1, max_queued=2)
+    granted = [await quota.reserve_generation(requester(n), REQUEST, backend="t", owner=OWNER) for n in range(3)]
+    assert (await refused(quota, requester(9))).limit == "max_concurrent"  # running 1 and the line (2) full
+    rows = await database.fetch_all("SELECT id, queued FROM jobs ORDER BY id")
+    assert [(row["id"], row["queued"]) for row in rows] == [(granted[0], 0), (granted[1], 1), (granted[2], 1)]
+    counters = await database.fetch_all(
+        "SELECT scope, used FROM quota_counters WHERE scope IN ('running', 'queued', 'day') ORDER BY scope"
+    )
+    assert [tuple(row) for row in counters] == [("day", 3), ("queued", 2), ("running", 1)]
+    assert await quota.start_queued(granted[2], 1, OWNER) == 2  # second in line: waits
+    assert await quota.start_queued(granted[1], 1, OWNER) == 1  # first, but the slot is taken
+    await finish(database, clock, granted[0], delivered=True)
+    assert await quota.start_queued(granted[2], 1, OWNER) == 2  # never out of order
+    assert await quota.start_queued(granted[1], 1, OWNER) is None  # started
+    assert await quota.start_queued(granted[2], 1, OWNER) == 1
+    snapshot = (await quota.status(requester(1))).snapshot
+    assert (snapshot.running, snapshot.queued) == (1, 1)

@@ -99,14 +99,18 @@ class RecordingTarget:
     posted: list[tuple[int, str, bool]] = field(default_factory=list)  # (position, clip id, attached)
     outcomes: list[JobOutcome] = field(default_factory=list)
     listened: list[tuple[ListenLink, ...]] = field(default_factory=list)  # the listen links of each progress edit
+    lines: list[int | None] = field(default_factory=list)  # the place in line each progress edit showed
     upload_limit: int = 10 * 1024 * 1024
 
     async def find_posted_clip(self, job: Job, position: int) -> int | None:
         return None
 
-    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None:
+    async def show_progress(
+        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+    ) -> None:
         self.progress.append(phase)
         self.listened.append(tuple(listen))
+        self.lines.append(line)
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         if self.refuse:
@@ -424,6 +428,34 @@ async def test_the_poll_pace_starts_from_how_long_the_recent_songs_took(database
     runtime = make_runtime(database, RecordingBackend(), tmp_path)
     async with runtime.running(lambda job: RecordingTarget(), connected):
         assert runtime.poller.history.close_after("test-backend:") == pytest.approx(0.8 * 40)
+
+
+async def test_jobs_in_line_start_in_turn_and_a_cancel_there_gives_one_back(database: Database, tmp_path: Path) -> None:
+    backend = RecordingBackend()
+    backend.submits.extend([submitted(clip("a", ClipStatus.STREAMING)), submitted(clip("c", ClipStatus.COMPLETE))])
+    backend.states = {"a": deque([clip("a", ClipStatus.STREAMING)])}  # the first song takes its time
+    limits = QuotaLimits(-1, -1, -1, 0, max_concurrent=1, max_queued=5)
+    quota = QuotaService(QuotaStore(database, defaults=limits), clock=utc_now)
+    runtime = make_runtime(database, backend, tmp_path, quota=quota)
+    targets = [RecordingTarget() for _ in range(3)]
+    async with runtime.running(lambda job: targets[0], connected):
+        tasks, jobs = [], []
+        for target in targets:
+            async with runtime.admit(REQUESTER, REQUEST) as reservation:
+                tasks.append(reservation.start(target))
+                jobs.append(reservation.job.id)
+        await until(lambda: targets[1].lines[-1:] == [1] and targets[2].lines[-1:] == [2])
+        assert backend.calls.count("submit") == 1  # one slot: only the first went out
+        assert await runtime.cancel(jobs[1], 5) is not None
+        cancelled = await asyncio.wait_for(tasks[1], 10)
+        assert cancelled is not None
+        assert (cancelled.reason, cancelled.refunded) == (FailureReason.CANCELLED, True)
+        await until(lambda: targets[2].lines[-1:] == [1])  # the line moved up
+        backend.states = {"a": deque([clip("a", ClipStatus.COMPLETE)])}  # the slot frees ...
+        last = await asyncio.wait_for(tasks[2], 10)  # ... and the next in line takes it
+    assert last is not None
+    assert (last.reason, last.delivered) == (None, 1)
+    assert backend.calls.count("submit") == 2  # the cancelled one never reached the music service
 
 
 async def test_a_reservation_taken_over_before_it_started_is_neither_run_nor_given_back(world: World) -> None:

@@ -85,7 +85,11 @@ class DeliveryTarget(Protocol):
         """The id of a message already carrying this clip (posted before a crash), if there is one."""
         ...
 
-    async def show_progress(self, job: Job, phase: Phase, listen: Sequence[ListenLink] = ()) -> None: ...
+    async def show_progress(
+        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+    ) -> None:
+        """The job's phase, the takes one can hear while they are made, and its place in its server's line
+        while it waits for a slot (1 = next)."""
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         """Posts one clip: the file attached, or (when `audio` is None) a link saying why (`link`).

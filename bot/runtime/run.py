@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
@@ -57,6 +58,8 @@ class RunContext:
     deadline: timedelta
     progress_interval: float
     own_origin: str = ""  # the backend's base URL: what it serves is fetched even from a private address
+    # A queued job takes a free slot if first in its server's line: None once started, else its place.
+    start_queued: Callable[[Job], Awaitable[int | None]] | None = None
 
 
 @dataclass(eq=False)
@@ -103,6 +106,10 @@ class ClipBook:
 
 
 _PHASE_ORDER = (Phase.QUEUED, Phase.GENERATING, Phase.FINISHING)
+# How often a job waiting in its server's line looks whether its turn has come, and how long it may wait (a line
+# that does not move: a moderator set max_concurrent to 0) before it is given back.
+LINE_CHECK_SECONDS = 1.0
+LINE_WAIT_LIMIT = timedelta(hours=6)
 # How soon a run waiting for its clips notices a cancel asked through another process's heartbeat or this one.
 CANCEL_CHECK_SECONDS = 0.5
 # A stream URL longer than this (from the API: untrusted) is not offered; two fit any progress message.
@@ -120,21 +127,30 @@ class ProgressThrottle:
         self._interval = interval
         self._shown: Phase | None = None
         self._listen: tuple[ListenLink, ...] = ()
+        self._line: int | None = None
         self._last_edit = float("-inf")
 
-    async def show(self, phase: Phase, *, force: bool = False, listen: tuple[ListenLink, ...] | None = None) -> None:
+    async def show(
+        self,
+        phase: Phase,
+        *,
+        force: bool = False,
+        listen: tuple[ListenLink, ...] | None = None,
+        line: int | None = None,
+    ) -> None:
         if self._shown is not None and _PHASE_ORDER.index(phase) < _PHASE_ORDER.index(self._shown):
             phase = self._shown
         links = self._listen if listen is None else listen
-        if phase is self._shown and links == self._listen:
+        line = line if phase is Phase.QUEUED else None
+        if phase is self._shown and links == self._listen and line == self._line:
             return
         now = time.monotonic()
         if not force and now - self._last_edit < self._interval:
             return
-        self._shown, self._listen = phase, links
+        self._shown, self._listen, self._line = phase, links, line
         self._last_edit = now
         try:
-            await self._target.show_progress(self._job, phase, links)
+            await self._target.show_progress(self._job, phase, links, line)
         except Exception:
             log.warning("job %d: progress update failed", self._job.id, exc_info=True)
 
@@ -182,8 +198,8 @@ class JobRun:
         """Which step the job is at: a new one submits; a resumed one follows its stored clips, or is reported
         when it cannot be recovered."""
         job = self.job
-        if job.status is JobStatus.RESERVED and not self._resumed:
-            return Step.SUBMIT
+        if job.status is JobStatus.RESERVED and (job.queued or not self._resumed):
+            return Step.SUBMIT  # a queued job waits for its turn first, also after a restart
         if job.status is JobStatus.RESERVED:
             detail = "it had not reached the music service yet, so nothing was spent"
             return await self._settle(FailureReason.INTERRUPTED, detail)
@@ -203,6 +219,8 @@ class JobRun:
         """The paid call, sent once (again only when the API said it created nothing). None when it went
         through and its clips are to be followed."""
         context, job = self._context, self.job
+        if job.queued and (ended := await self._wait_in_line()) is not None:
+            return ended
         await self._progress.show(Phase.QUEUED, force=True)
         if self._cancelled.is_set():  # before the money is spent: given back
             return await self._settle(FailureReason.CANCELLED, None)
@@ -241,6 +259,27 @@ class JobRun:
         self._book.positions.update({clip.id: position for position, clip in enumerate(clips)})
         self._submitted = clips
         return None
+
+    async def _wait_in_line(self) -> JobOutcome | None:
+        """Waits for a slot in FIFO order of the server's line, showing the job's place; None once it has one.
+        Cancelled meanwhile, or still waiting at the deadline: ended and given back (nothing was sent)."""
+        context, job = self._context, self.job
+        assert context.start_queued is not None
+        give_up = job.created_at + LINE_WAIT_LIMIT
+        forced = True
+        while True:
+            if self._cancelled.is_set():
+                return await self._settle(FailureReason.CANCELLED, None)
+            place = await context.start_queued(job)
+            if place is None:
+                self.job = replace(job, queued=False)
+                log.info("job=%d guild=%d phase=started_from_line", job.id, job.requester.guild_id)
+                return None
+            await self._progress.show(Phase.QUEUED, force=forced, line=place)
+            forced = False
+            if context.clock() >= give_up:
+                return await self._settle(FailureReason.DEADLINE, "it waited in the server's line for 6 hours")
+            await asyncio.sleep(LINE_CHECK_SECONDS)
 
     def _within_capacity(self, submission: Submission) -> tuple[tuple[str, ...], list[Clip]]:
         """What one request can have made: at most the backend's outputs per request, each id once. An answer

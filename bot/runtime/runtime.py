@@ -131,6 +131,7 @@ class JobRuntime:
             deadline=timedelta(seconds=deadline_seconds),
             progress_interval=progress_interval,
             own_origin=own_origin,
+            start_queued=lambda job: quota.start_queued(job.id, job.requester.guild_id, owner),
         )
         self._accepting = True
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive

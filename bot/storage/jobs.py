@@ -48,6 +48,7 @@ def _job_from_row(row: Row) -> Job:
         provider_task_id=row["provider_task_id"],
         owner=row["owner"],
         cancel_requested_by=row["cancel_requested_by"],
+        queued=bool(row["queued"]),
     )
 
 

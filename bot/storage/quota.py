@@ -150,6 +150,33 @@ class QuotaStore:
                     return int(rows[0]["id"])
         raise _refusal_from_row(verdict)
 
+    async def start_queued(self, job_id: int, guild_id: int, owner: str) -> int | None:
+        """A queued job takes a free slot when it is first in its server's line (FIFO by id): None once it has
+        (it then counts as running), else its place in line (1 = next). Decided under the server's lock, so two
+        processes never start two jobs for one slot, and never out of order."""
+        async with self._database.transaction(locks=self._locks(guild_id)) as transaction:
+            place = await transaction.fetch_one(
+                f"""SELECT count(*) FROM jobs
+                    WHERE guild_id = :guild AND queued = 1 AND status IN {ACTIVE} AND id <= :job""",
+                {**STATUSES, "guild": guild_id, "job": job_id},
+            )
+            position = int(place[0]) if place else 0
+            if position != 1:
+                return position or None
+            limits = await transaction.fetch_one(self._sql.limits, {**self._policy, "guild": guild_id})
+            running = await transaction.fetch_one(
+                "SELECT used FROM quota_counters WHERE guild_id = ? AND scope = 'running' AND period = ''",
+                (guild_id,),
+            )
+            assert limits is not None
+            allowed, busy = limits["max_concurrent"], int(running["used"]) if running else 0
+            if allowed != -1 and busy >= allowed:
+                return 1
+            await transaction.execute(
+                "UPDATE jobs SET queued = 0 WHERE id = ? AND owner = ? AND queued = 1", (job_id, owner)
+            )
+            return None
+
     async def snapshot(
         self, requester: Requester, *, now: datetime, day_start: datetime, month_start: datetime
     ) -> QuotaSnapshot:
@@ -171,6 +198,7 @@ class QuotaStore:
             server_month_left=row["server_month_left"],
             cooldown_ends=from_db_time(row["cooldown_ends"]) if row["cooldown_ends"] else None,
             budget=self._budget_from_row(row),
+            queued=row["queued"],
         )
 
     async def guild_limits(self, guild_id: int) -> GuildLimits:
@@ -255,7 +283,8 @@ class QuotaStore:
                        count(*) FILTER (WHERE status = :status_failed) AS failed,
                        count(*) FILTER (WHERE charged = 0) AS refunded,
                        count(*) FILTER (WHERE status IN {ACTIVE}) AS running,
-                       count(*) FILTER (WHERE charged = 1) AS charged
+                       count(*) FILTER (WHERE charged = 1) AS charged,
+                       count(*) FILTER (WHERE status IN {ACTIVE} AND queued = 1) AS queued
                 FROM jobs WHERE guild_id = :guild AND created_at >= :start""",
             {**STATUSES, "guild": guild_id, "start": start},
         )
@@ -278,6 +307,7 @@ class QuotaStore:
             refunded=row["refunded"],
             running=row["running"],
             charged=row["charged"],
+            queued=row["queued"],
             charged_by_backend=tuple((backend["backend"], backend["generations"]) for backend in backends),
             top_members=tuple((member["requester_id"], member["generations"]) for member in top),
         )

@@ -31,11 +31,13 @@ chosen AS (
            g.per_member_daily IS NOT NULL AS set_per_member_daily,
            g.cooldown_seconds IS NOT NULL AS set_cooldown_seconds,
            g.max_concurrent IS NOT NULL AS set_max_concurrent,
+           g.max_queued IS NOT NULL AS set_max_queued,
            coalesce(g.daily, :default_daily) AS chosen_daily,
            coalesce(g.monthly, :default_monthly) AS chosen_monthly,
            coalesce(g.per_member_daily, :default_per_member_daily) AS chosen_per_member_daily,
            coalesce(g.cooldown_seconds, :default_cooldown_seconds) AS cooldown_seconds,
-           coalesce(g.max_concurrent, :default_max_concurrent) AS chosen_max_concurrent
+           coalesce(g.max_concurrent, :default_max_concurrent) AS chosen_max_concurrent,
+           coalesce(g.max_queued, :default_max_queued) AS chosen_max_queued
     FROM (SELECT 1) AS one LEFT JOIN guild_limits AS g ON g.guild_id = :guild
 ),
 lim AS (
@@ -43,7 +45,8 @@ lim AS (
            {_capped(d, "chosen_daily", ":ceiling_daily")} AS daily,
            {_capped(d, "chosen_monthly", ":ceiling_monthly")} AS monthly,
            {_capped(d, "chosen_per_member_daily", ":ceiling_per_member_daily")} AS per_member_daily,
-           {_capped(d, "chosen_max_concurrent", ":ceiling_max_concurrent")} AS max_concurrent
+           {_capped(d, "chosen_max_concurrent", ":ceiling_max_concurrent")} AS max_concurrent,
+           {_capped(d, "chosen_max_queued", ":ceiling_max_queued")} AS max_queued
     FROM chosen
 )"""
 
@@ -104,6 +107,7 @@ counted AS MATERIALIZED (
            {_counter("'day'", ":day_key")} AS server_today,
            {_counter("'month'", ":month_key")} AS server_month,
            {_counter("'running'", "''")} AS running,
+           {_counter("'queued'", "''")} AS queued,
            {_BOT_TODAY} AS bot_today,
            {_BOT_MONTH} AS bot_month,
            {_ready_at(d)} AS ready_at
@@ -116,6 +120,7 @@ standing AS (
            {_left(d, "daily", "server_today")} AS server_today_left,
            {_left(d, "monthly", "server_month")} AS server_month_left,
            {_left(d, "max_concurrent", "running")} AS running_left,
+           {_left(d, "max_queued", "queued")} AS queue_left,
            CASE WHEN ready_at > :now THEN ready_at END AS cooldown_ends
     FROM counted
 ),
@@ -134,8 +139,10 @@ verdict AS (
                WHEN server_month_left = 0 THEN 'monthly'
                WHEN bot_today_left = 0 THEN 'global_daily'
                WHEN bot_month_left = 0 THEN 'global_monthly'
-               WHEN running_left = 0 THEN 'max_concurrent'
-           END AS refused_by
+               -- Every slot taken: the request waits in the server's line, unless that is full too (or off: 0).
+               WHEN running_left = 0 AND queue_left = 0 THEN 'max_concurrent'
+           END AS refused_by,
+           CASE WHEN running_left = 0 THEN 1 ELSE 0 END AS to_queue
     FROM standing
 ),
 refusal AS (
@@ -176,11 +183,12 @@ def quota_statements(d: Dialect) -> QuotaStatements:
         reserve=f"""
 WITH {verdict_cte}
 INSERT INTO jobs (guild_id, channel_id, requester_id, backend, mode, prompt, title, tags, instrumental, model,
-                  duration_seconds, status, charged, created_at, owner, lease_until)
+                  duration_seconds, status, charged, created_at, owner, lease_until, queued)
 SELECT CAST(:guild AS BIGINT), CAST(:channel AS BIGINT), CAST(:user AS BIGINT), CAST(:backend AS TEXT),
        CAST(:mode AS TEXT), CAST(:prompt AS TEXT), CAST(:title AS TEXT), CAST(:tags AS TEXT),
        CAST(:instrumental AS INTEGER), CAST(:model AS TEXT), CAST(:duration AS INTEGER),
-       CAST(:status_reserved AS TEXT), 1, CAST(:now AS TEXT), CAST(:owner AS TEXT), CAST(:lease_until AS TEXT)
+       CAST(:status_reserved AS TEXT), 1, CAST(:now AS TEXT), CAST(:owner AS TEXT), CAST(:lease_until AS TEXT),
+       to_queue
 FROM verdict
 WHERE refused_by IS NULL
 RETURNING id
