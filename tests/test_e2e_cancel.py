@@ -96,3 +96,28 @@ async def test_cancel_works_after_a_restart(discord_fake: FakeDiscord, api: Fake
         jobs = await second_run.query("SELECT status, charged, failure_reason FROM jobs")
     assert jobs == [{"status": "failed", "charged": 1, "failure_reason": "cancelled"}]
     assert interaction.followups == []
+
+
+async def test_a_job_cancelled_while_it_waits_in_line_is_given_back_and_never_sent(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=3.0)
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", default_max_concurrent=1, default_max_queued=5
+    ) as harness:
+        other = discord_fake.add_member(harness.guild_id, name="first")
+        first = await harness.music("the one that runs", user_id=other)
+        waiting = await harness.music("the one that waits")
+        await discord_fake.wait_for(lambda: waiting.original is not None and "1st in line" in waiting.original.content)
+        click = await click_cancel(harness, waiting, harness.member_id)
+        assert answer(click) == "Cancelling. It had not reached the music service yet, so it does not count."
+        final = await harness.finished(waiting)
+        assert f"Cancelled by <@{harness.member_id}>." in final.content
+        assert "It was not counted against the server's quota." in final.content
+        await harness.finished(first)
+        jobs = await harness.query("SELECT prompt, status, charged FROM jobs ORDER BY id")
+    assert jobs == [
+        {"prompt": "the one that runs", "status": "delivered", "charged": 1},
+        {"prompt": "the one that waits", "status": "failed", "charged": 0},
+    ]
+    assert api.generate_calls() == 1

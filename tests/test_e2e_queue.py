@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.fakes.discord_constants import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import ClipTimings, FakeMusicApi
 from tests.harness import World, running_bot
 
+MODERATOR = DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
 LIMITS = {"default_max_concurrent": 1, "default_max_queued": 10, "default_per_member_daily": -1}
 
 
@@ -34,6 +36,18 @@ async def test_a_line_of_five_runs_in_order_once_each_across_a_restart(
         shown = {field["name"]: field["value"] for field in quota.callbacks[0]["data"]["embeds"][0]["fields"]}
         assert shown["Waiting in line"].startswith(("4 ", "3 "))  # the first of them may have started meanwhile
         assert shown["Waiting in line"].endswith("(at most 10)")
+        moderator = discord_fake.add_member(world.guild_id, name="mod", permissions=MODERATOR)
+        usage = await discord_fake.invoke_command(
+            "music-admin",
+            {},
+            subcommand="usage",
+            guild_id=world.guild_id,
+            channel_id=world.channel_id,
+            user_id=moderator,
+        )
+        await discord_fake.wait_for(lambda: bool(usage.callbacks))
+        report = {field["name"]: field["value"] for field in usage.callbacks[0]["data"]["embeds"][0]["fields"]}
+        assert report["Running now"].endswith("in line)")
         await discord_fake.wait_for(lambda: len(interactions[0].followups) == 2, timeout=15)
     async with running_bot(discord_fake, api, database, world=world, **LIMITS) as second_run:
         for _ in range(600):
