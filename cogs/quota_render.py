@@ -78,6 +78,11 @@ def render_quota_refusal(refusal: QuotaExceededError) -> str:
                 f"This server already has {used} generations running, the most allowed at once. "
                 "Try again when one of them finishes."
             )
+        case "max_queued":
+            return (
+                f"This server's line is full: {used} requests are already waiting for a free slot. "
+                "Try again when the line is shorter."
+            )
     return "A limit of this server or of the bot refuses new generations right now."
 
 

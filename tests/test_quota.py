@@ -367,7 +367,12 @@ async def test_requests_beyond_max_concurrent_wait_in_line_and_start_first_come_
 ) -> None:
     quota = service(database, clock, max_concurrent=1, max_queued=2)
     granted = [await quota.reserve_generation(requester(n), REQUEST, backend="t", owner=OWNER) for n in range(3)]
-    assert (await refused(quota, requester(9))).limit == "max_concurrent"  # running 1 and the line (2) full
+    full = await refused(quota, requester(9))  # running 1 and the line (2) full
+    assert (full.limit, full.value, full.used, full.frees_at) == ("max_queued", 2, 2, None)
+    assert render_quota_refusal(full) == (
+        "This server's line is full: 2 requests are already waiting for a free slot. Try again when the line is "
+        "shorter."
+    )
     rows = await database.fetch_all("SELECT id, queued FROM jobs ORDER BY id")
     assert [(row["id"], row["queued"]) for row in rows] == [(granted[0], 0), (granted[1], 1), (granted[2], 1)]
     counters = await database.fetch_all(

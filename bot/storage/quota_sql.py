@@ -140,7 +140,8 @@ verdict AS (
                WHEN bot_today_left = 0 THEN 'global_daily'
                WHEN bot_month_left = 0 THEN 'global_monthly'
                -- Every slot taken: the request waits in the server's line, unless that is full too (or off: 0).
-               WHEN running_left = 0 AND queue_left = 0 THEN 'max_concurrent'
+               WHEN running_left = 0 AND queue_left = 0 AND max_queued = 0 THEN 'max_concurrent'
+               WHEN running_left = 0 AND queue_left = 0 THEN 'max_queued'
            END AS refused_by,
            CASE WHEN running_left = 0 THEN 1 ELSE 0 END AS to_queue
     FROM standing
@@ -151,11 +152,13 @@ refusal AS (
                WHEN 'global_daily' THEN :global_daily WHEN 'global_monthly' THEN :global_monthly
                WHEN 'daily' THEN daily WHEN 'monthly' THEN monthly WHEN 'per_member_daily' THEN per_member_daily
                WHEN 'cooldown_seconds' THEN cooldown_seconds WHEN 'max_concurrent' THEN max_concurrent
+               WHEN 'max_queued' THEN max_queued
            END AS refused_value,
            CASE refused_by
                WHEN 'global_daily' THEN bot_today WHEN 'global_monthly' THEN bot_month
                WHEN 'daily' THEN server_today WHEN 'monthly' THEN server_month
                WHEN 'per_member_daily' THEN member_today WHEN 'max_concurrent' THEN running
+               WHEN 'max_queued' THEN queued
            END AS refused_used
     FROM verdict
 )"""
