@@ -21,6 +21,7 @@ from bot.backends import create_backend, create_downloader
 from bot.backends.fetch_policy import make_connector
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
+from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
 from bot.quota import QuotaService
 from bot.retry import Backoff
@@ -51,12 +52,10 @@ def describe_settings_error(error: ValidationError) -> str:
     return "configuration error: " + "; ".join(problems)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, kind: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(kind))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
@@ -215,7 +214,7 @@ def main() -> None:
         raise SystemExit(2) from None
     if arguments == ["doctor"]:
         doctor(settings)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if migrating:
         migrate_db(settings, arguments[2])
     try:

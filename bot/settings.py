@@ -48,6 +48,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///data/musicbot.sqlite3"
     log_level: LogLevel = "INFO"
+    # "text": readable lines; "json": one JSON object per line, with the job=… guild=… phase=… fields as keys.
+    log_format: Literal["text", "json"] = "text"
 
     default_daily_limit: int = Field(default=20, ge=-1)
     default_monthly_limit: int = Field(default=300, ge=-1)
