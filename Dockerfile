@@ -22,4 +22,7 @@ ENV PATH="/app/.venv/bin:$PATH" \
 WORKDIR /app
 USER 10001
 VOLUME ["/data"]
+# With HTTP_PORT set, Docker asks GET /healthz (503 = unhealthy); without it there is nothing to ask.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('HTTP_PORT'); sys.exit(0) if not port else urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 CMD ["musicbot"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import signal
@@ -21,6 +22,7 @@ from bot.backends import create_backend, create_downloader
 from bot.backends.fetch_policy import make_connector
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
+from bot.health import HealthChecks, serving
 from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
 from bot.quota import QuotaService
@@ -130,11 +132,23 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
         monitor = LoopStallMonitor()
         watching = asyncio.create_task(monitor.run(), name="loop-monitor")
         try:
-            async with bot, runtime.running(bot.resume_target, bot.wait_until_ready):
+            async with bot, runtime.running(bot.resume_target, bot.wait_until_ready), health(settings, bot):
                 yield bot
         finally:
             watching.cancel()
             monitor.report()
+
+
+def health(settings: Settings, bot: MusicBot) -> contextlib.AbstractAsyncContextManager[None]:
+    """The /healthz server when HTTP_PORT is set (else nothing)."""
+    if settings.http_port is None:
+        return contextlib.nullcontext()
+    checks = HealthChecks(
+        gateway=bot.gateway_problem,
+        database=lambda: bot.services.state.set("healthz", utc_now().isoformat()),
+        heartbeat=bot.services.runtime.heartbeat_problem,
+    )
+    return serving(checks, host=settings.http_host, port=settings.http_port)
 
 
 async def run(settings: Settings) -> None:

@@ -131,5 +131,14 @@ class MusicBot(commands.AutoShardedBot):
         await self.services.state.set(key, digest)
         log.info("synced %d application commands (%s)", len(synced), "dev guild" if guild else "global")
 
+    def gateway_problem(self) -> str | None:
+        """None while this process is connected to Discord on every shard it runs."""
+        if self.is_closed() or not self.is_ready():
+            return "gateway: not connected to Discord"
+        down = sorted(shard_id for shard_id, shard in self.shards.items() if shard.is_closed())
+        if down:
+            return f"gateway: shard(s) {', '.join(map(str, down))} disconnected"
+        return None
+
     async def on_ready(self) -> None:
         log.info("connected as %s (%s) to %d servers", self.user, getattr(self.user, "id", "?"), len(self.guilds))

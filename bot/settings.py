@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     # "text": readable lines; "json": one JSON object per line, with the job=… guild=… phase=… fields as keys.
     log_format: Literal["text", "json"] = "text"
+    # The operators' HTTP endpoint (GET /healthz); unset = no server.
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
 
     default_daily_limit: int = Field(default=20, ge=-1)
     default_monthly_limit: int = Field(default=300, ge=-1)

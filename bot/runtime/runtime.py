@@ -136,6 +136,7 @@ class JobRuntime:
         self._accepting = True
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive
         self._runs: dict[int, asyncio.Task[JobOutcome | None]] = {}
+        self._heartbeat_at = time.monotonic()
         self._cancels: dict[int, asyncio.Event] = {}  # per job run here: set when a member asked to cancel it
         self._held_changed = asyncio.Event()
         self._claiming = asyncio.Lock()  # one takeover at a time: a job claimed twice would run twice
@@ -280,11 +281,20 @@ class JobRuntime:
                 log.exception("resuming unfinished jobs failed; will try again")
             await asyncio.sleep(min(self._redelivery_interval, self._lease.total_seconds()))
 
+    def heartbeat_problem(self) -> str | None:
+        """None while the heartbeat keeps this process's leases (it beats every third of a lease)."""
+        late = time.monotonic() - self._heartbeat_at
+        if late > self._lease.total_seconds():
+            return f"job runtime: no heartbeat for {late:.0f} s (leases of {self._lease.total_seconds():g} s)"
+        return None
+
     async def _heartbeat(self) -> None:
+        self._heartbeat_at = time.monotonic()
         while True:
             await asyncio.sleep(self._lease.total_seconds() / 3)
             try:
                 asked = await self.jobs.extend_leases(self.owner, sorted(self._held), until=self._clock() + self._lease)
+                self._heartbeat_at = time.monotonic()
                 for job_id in asked:  # asked through another process: this one runs the job
                     if job_id in self._cancels:
                         self._cancels[job_id].set()

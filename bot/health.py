@@ -1,0 +1,70 @@
+"""The optional HTTP server for operators (HTTP_PORT): `GET /healthz` says whether the bot can do its work.
+
+200 with `{"status": "ok", ...}` when the gateway is connected (every shard this process runs), the database
+answers a write, and the job runtime's heartbeat is fresh; 503 with `{"status": "unhealthy", "problems": [...]}`
+naming what is wrong otherwise. Built on aiohttp's own `web`, which the bot already has."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+DATABASE_CHECK_SECONDS = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChecks:
+    """What /healthz asks, each answering None when fine or the problem in a few words."""
+
+    gateway: Callable[[], str | None]
+    database: Callable[[], Awaitable[None]]  # one small write; raises (or takes too long) when it cannot
+    heartbeat: Callable[[], str | None]
+
+
+async def _database_problem(checks: HealthChecks) -> str | None:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+            await checks.database()
+    except TimeoutError:
+        return f"database: a write did not finish within {DATABASE_CHECK_SECONDS:g} s (locked or unreachable)"
+    except Exception as error:  # what failed is the answer; the details go to the log
+        log.warning("health check: the database write failed: %s", error)
+        return f"database: a write failed ({type(error).__name__})"
+    log.debug("health check: database write took %.3f s", time.monotonic() - started)
+    return None
+
+
+def health_app(checks: HealthChecks) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        problems = [problem for problem in (checks.gateway(), checks.heartbeat()) if problem]
+        if (database := await _database_problem(checks)) is not None:
+            problems.append(database)
+        if problems:
+            return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
+        return web.json_response({"status": "ok", "checks": ["gateway", "database", "heartbeat"]})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+@asynccontextmanager
+async def serving(checks: HealthChecks, *, host: str, port: int) -> AsyncIterator[None]:
+    """Serves /healthz on host:port until the block ends."""
+    runner = web.AppRunner(health_app(checks), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("health endpoint on http://%s:%d/healthz", host, port)
+        yield
+    finally:
+        await runner.cleanup()
