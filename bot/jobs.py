@@ -146,7 +146,11 @@ class JobPoller:
                     async with asyncio.timeout(wait):
                         await self._changed.wait()  # a new watch, or a sibling done: due times changed
                 continue
-            await self._poll_due(due, now)
+            try:
+                await self._poll_due(due, now)
+            except Exception:  # one bad round must not stop every job's polling
+                log.exception("a poll round failed; the next one comes one fast pace later")
+                await asyncio.sleep(self._fast_interval)
 
     async def _poll_due(self, due: dict[str, float], now: float) -> None:
         """The keys that are due, and in the free places of their requests the keys due soonest after them."""

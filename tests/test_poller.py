@@ -99,3 +99,25 @@ async def test_a_sibling_done_makes_the_other_take_fast_and_requests_never_pass_
     after_a = [at for at in backend.polls_of("b") if at > backend.polls_of("a")[-1]]
     assert len(after_a) >= 6  # b every 0.05 s (its sibling a is done) ...
     assert len(backend.polls_of("e")) < len(backend.polls_of("b"))  # ... while the other job stays slow
+
+
+async def test_a_round_that_fails_unexpectedly_does_not_stop_the_polling() -> None:
+    backend = CountingBackend()
+    failures = [RuntimeError("a bug in an adapter")]
+    answer = backend.poll
+
+    async def flaky(keys: list[str]) -> list[PollUpdate]:
+        if failures:
+            raise failures.pop()
+        return await answer(keys)
+
+    backend.poll = flaky  # type: ignore[method-assign]
+    poller = JobPoller(backend, interval=0.05, batch_size=10)  # type: ignore[arg-type]
+    poller.start()
+    try:
+        with poller.watch(["a"]):
+            await asyncio.sleep(0.5)
+    finally:
+        await poller.stop()
+    assert not failures
+    assert len(backend.polls_of("a")) >= 2  # it went on after the failed round
