@@ -436,7 +436,7 @@ async def test_jobs_in_line_start_in_turn_and_a_cancel_there_gives_one_back(data
     backend.states = {"a": deque([clip("a", ClipStatus.STREAMING)])}  # the first song takes its time
     limits = QuotaLimits(-1, -1, -1, 0, max_concurrent=1, max_queued=5)
     quota = QuotaService(QuotaStore(database, defaults=limits), clock=utc_now)
-    runtime = make_runtime(database, backend, tmp_path, quota=quota)
+    runtime = make_runtime(database, backend, tmp_path, quota=quota, deadline_seconds=60)  # the first runs long
     targets = [RecordingTarget() for _ in range(3)]
     async with runtime.running(lambda job: targets[0], connected):
         tasks, jobs = [], []
