@@ -17,7 +17,6 @@ from bench.instruments import TimedDiscord, TimedMusicApi
 from bot.settings import Settings
 from tests.bot_process import BotProcess
 from tests.fakes.music_api import ClipTimings
-from tests.fakes.music_api_shapes import ClipStatus
 from tests.harness import World
 
 DEFAULTS = {name: Settings.model_fields[name].default for name in ("poll_interval_seconds", "poll_batch_size")}
@@ -27,25 +26,21 @@ EARLIEST, LATEST = 20.0, 60.0  # seconds after submit at which the clips complet
 
 class RandomlyTimedMusicApi(TimedMusicApi):
     """Each clip completes at its own random moment in [earliest, latest] after it was made (streaming from
-    half of it); `completes_at` holds that moment on time.perf_counter's clock."""
+    half of it), through the fake's `timings_per_clip`; `completes_at` holds that moment on
+    time.perf_counter's clock."""
 
     def __init__(self, *, earliest: float, latest: float, seed: int, **options: object) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
         self._range = (earliest, latest)
         self._random = random.Random(seed)
-        self._clip_timings: dict[str, ClipTimings] = {}
         self.completes_at: dict[str, float] = {}
+        self.timings_per_clip = self._random_timings
 
-    def status_of(self, clip_id: str) -> ClipStatus:
-        clip = self.clips[clip_id]
-        timings = self._clip_timings.get(clip_id)
-        if timings is None:
-            complete = self._random.uniform(*self._range)
-            timings = ClipTimings(queued_after=0.05, streaming_after=complete / 2, complete_after=complete)
-            self._clip_timings[clip_id] = timings
-            made = time.perf_counter() - (self._clock() - clip.created_monotonic)
-            self.completes_at[clip_id] = made + complete
-        return clip.status_after(self._clock() - clip.created_monotonic, timings)
+    def _random_timings(self, clip_id: str) -> ClipTimings:
+        complete = self._random.uniform(*self._range)
+        made = time.perf_counter() - (self._clock() - self.clips[clip_id].created_monotonic)
+        self.completes_at[clip_id] = made + complete
+        return ClipTimings(queued_after=0.05, streaming_after=complete / 2, complete_after=complete)
 
 
 @dataclass(frozen=True, slots=True)

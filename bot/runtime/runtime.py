@@ -206,7 +206,7 @@ class JobRuntime:
         cancelled = self._cancels.setdefault(job.id, asyncio.Event())
         if job.cancel_requested_by is not None:
             cancelled.set()
-        task = asyncio.create_task(self._run(job, target, resumed=resumed), name=f"job-{job.id}")
+        task = asyncio.create_task(self._run(job, target, cancelled, resumed=resumed), name=f"job-{job.id}")
         self._runs[job.id] = task
         self._held_changed.set()
 
@@ -354,10 +354,11 @@ class JobRuntime:
             return False
         return current.owner != self.owner
 
-    async def _run(self, job: Job, target: DeliveryTarget, *, resumed: bool) -> JobOutcome | None:
+    async def _run(
+        self, job: Job, target: DeliveryTarget, cancelled: asyncio.Event, *, resumed: bool
+    ) -> JobOutcome | None:
         started = time.monotonic()
         try:
-            cancelled = self._cancels.setdefault(job.id, asyncio.Event())
             outcome = await JobRun(job, target, self._context, resumed=resumed, cancelled=cancelled).execute()
         except asyncio.CancelledError:
             log.info("job=%d phase=stopped (resumable)", job.id)
