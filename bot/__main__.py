@@ -27,11 +27,13 @@ from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
 from bot.quota import QuotaService
 from bot.retry import Backoff
+from bot.rules import BlocklistFileError, ModerationRules, OperatorBlocklist
 from bot.runtime import JobRuntime
 from bot.settings import Settings
 from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
 from bot.storage.coordination import CoordinationStore
 from bot.storage.database import DatabaseOpenError, MigrationError, is_postgres_url
+from bot.storage.rules import RuleStore
 from bot.voting import VotingService
 
 log = logging.getLogger("bot")
@@ -96,6 +98,9 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
     ):
         audio_dir = await asyncio.to_thread(prepare_temp_dir, settings.temp_audio_dir)
         backend = create_backend(http, backend_config)
+        rules = ModerationRules(
+            RuleStore(database), await asyncio.to_thread(OperatorBlocklist, settings.blocklist_file), clock=clock
+        )
         quota = QuotaService(
             QuotaStore(database, defaults=settings.default_limits, operator=settings.operator_limits),
             clock=clock,
@@ -119,6 +124,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             redelivery_interval=settings.redelivery_interval_seconds,
             download_timeout=settings.download_timeout_seconds,
             own_origin=backend_config.base_url,
+            check_request=rules.check_request,
         )
         services = Services(
             runtime=runtime,
@@ -126,6 +132,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             voting=VotingService(VoteStore(database), clock=clock),
             state=BotStateStore(database),
             coordination=CoordinationStore(database, owner=settings.instance_id),
+            rules=rules,
             clock=clock,
         )
         bot = MusicBot(settings=settings, services=services)
@@ -252,6 +259,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except WorkFolderError as error:
         print(f"musicbot: {error} (check DATA_DIR and the folder's permissions)", file=sys.stderr)
+        raise SystemExit(1) from None
+    except BlocklistFileError as error:
+        print(f"musicbot: {error}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.clock import Clock, utc_now
 from bot.models import Job
 from bot.quota import QuotaService
+from bot.rules import ModerationRules
 from bot.runtime import DeliveryTarget, JobRuntime, TargetFactory
 from bot.settings import Settings
 from bot.storage import BotStateStore
@@ -40,6 +41,7 @@ class Services:
     voting: VotingService
     state: BotStateStore
     coordination: CoordinationStore
+    rules: ModerationRules
     clock: Clock
 
 

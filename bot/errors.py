@@ -199,3 +199,31 @@ class AudioStoreError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class PromptRefusedError(UserFacingError):
+    """A blocked phrase is in what the member wrote. It carries no words: `cogs/rules_render.py` tells the
+    member. `field`: "description", "lyrics", "title" or "style"; `by_operator`: the bot-wide file's rule (else
+    the server's)."""
+
+    def __init__(self, phrase: str, field: str, *, by_operator: bool) -> None:
+        super().__init__(f"refused by a blocked phrase in the {field} ({'operator' if by_operator else 'server'})")
+        self.phrase = phrase
+        self.field = field
+        self.by_operator = by_operator
+
+
+class ChannelNotAllowedError(UserFacingError):
+    """The server lists the channels where music may be made, and this is not one of them."""
+
+    def __init__(self, allowed: tuple[int, ...]) -> None:
+        super().__init__(f"not an allowed channel ({len(allowed)} allowed)")
+        self.allowed = allowed
+
+
+class RuleLimitError(Exception):
+    """A server already holds as many rules of a kind as it may."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} rules of this kind")
+        self.limit = limit

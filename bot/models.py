@@ -350,3 +350,11 @@ class UsageReport:
     budget: BudgetStatus = BudgetStatus()
     """The bot-wide budget today and this month (all servers together, numbers only)."""
     queued: int = 0  # of `running`, how many wait in the server's line
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedPhrase:
+    phrase: str  # as the moderator wrote it
+    words: str  # normalised (bot/rules.py normalise_phrase): what is matched and what makes it unique
+    added_by: int
+    added_at: datetime

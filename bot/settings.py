@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     download_min_bytes_per_second: int = Field(default=16_384, ge=0)
     # Working files (downloads before they are posted) live in DATA_DIR/tmp-audio; default: the database's folder.
     data_dir: Path | None = None
+    # A file of phrases refused in every server (one per line, `#` starts a comment); re-read when it changes.
+    blocklist_file: Path | None = None
 
     @field_validator(*BACKEND_BASE_URL_SETTINGS)
     @classmethod
@@ -109,6 +111,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("blocklist_file")
+    @classmethod
+    def _check_blocklist_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file (one blocked phrase per line)")
+        return value
 
     @field_validator("database_url")
     @classmethod

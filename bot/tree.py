@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import QuotaExceededError, UserFacingError
+from bot.errors import ChannelNotAllowedError, PromptRefusedError, QuotaExceededError, UserFacingError
 from bot.storage import is_transient_storage_error
 from cogs.quota_render import render_quota_refusal
+from cogs.rules_render import render_channel_refusal, render_prompt_refusal
 
 if TYPE_CHECKING:
     from bot.app import MusicBot
@@ -29,6 +30,10 @@ def words_for_error(error: BaseException) -> str:
         error = error.original
     if isinstance(error, QuotaExceededError):  # structured: the Discord layer words it
         return render_quota_refusal(error)
+    if isinstance(error, PromptRefusedError):
+        return render_prompt_refusal(error)
+    if isinstance(error, ChannelNotAllowedError):
+        return render_channel_refusal(error)
     if isinstance(error, UserFacingError):
         return error.message
     if is_transient_storage_error(error):

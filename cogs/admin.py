@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import discord
@@ -10,12 +11,21 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.backends import adapters
+from bot.errors import InvalidRequestError, RuleLimitError
 from bot.models import Requester
 from bot.quota import QuotaService, UsagePeriod
+from bot.rules import PHRASE_MAX_CHARS, ModerationRules
 from cogs.quota_render import render_limits, render_quota_status, render_usage
+from cogs.render import quote_user_text
+from cogs.rules_render import render_channels, render_phrases
+
+log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 Count = app_commands.Range[int, -1, 1_000_000]
+Phrase = app_commands.Range[str, 1, PHRASE_MAX_CHARS]
+# Where a member can type a command (a thread or forum post counts as its parent channel).
+MusicChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.ForumChannel
 
 
 class AdminCog(commands.Cog):
@@ -24,13 +34,19 @@ class AdminCog(commands.Cog):
 
     admin = app_commands.Group(
         name="music-admin",
-        description="Moderators: music limits, usage and blocks",
+        description="Moderators: music limits, usage, blocks, blocked phrases and channels",
         guild_only=True,
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
-    def __init__(self, quota: QuotaService, costs: Mapping[str, tuple[int, str]]) -> None:
+    blocklist = app_commands.Group(
+        name="blocklist", description="Words and phrases refused in prompts, lyrics, titles and styles", parent=admin
+    )
+    channels = app_commands.Group(name="channels", description="The channels where /music works", parent=admin)
+
+    def __init__(self, quota: QuotaService, rules: ModerationRules, costs: Mapping[str, tuple[int, str]]) -> None:
         self.quota_service = quota
+        self.rules = rules
         self.costs = costs  # each backend's price of one generation and its unit, for the usage report
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
@@ -98,6 +114,69 @@ class AdminCog(commands.Cog):
         await self.quota_service.unblock(interaction.guild_id, member.id, actor_id=interaction.user.id)
         await interaction.response.send_message(f"✅ <@{member.id}> can generate music again.", ephemeral=True)
 
+    @blocklist.command(name="add", description="Refuse requests containing a word or phrase (whole words)")
+    @app_commands.describe(phrase="Matched as whole words, ignoring case and accents")
+    async def blocklist_add(self, interaction: Interaction, phrase: Phrase) -> None:
+        assert interaction.guild_id is not None
+        try:
+            added = await self.rules.add_phrase(interaction.guild_id, phrase, actor_id=interaction.user.id)
+        except RuleLimitError as error:
+            raise InvalidRequestError(
+                f"This server already blocks {error.limit} phrases, the most it may. Remove one first."
+            ) from None
+        shown = quote_user_text(phrase, PHRASE_MAX_CHARS)
+        text = f"🚫 Requests containing “{shown}” are now refused." if added else f"“{shown}” is blocked already."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @blocklist.command(name="remove", description="Allow a blocked word or phrase again")
+    @app_commands.describe(phrase="The phrase as it is listed (case and accents do not matter)")
+    async def blocklist_remove(self, interaction: Interaction, phrase: Phrase) -> None:
+        assert interaction.guild_id is not None
+        removed = await self.rules.remove_phrase(interaction.guild_id, phrase, actor_id=interaction.user.id)
+        shown = quote_user_text(removed or phrase, PHRASE_MAX_CHARS)
+        text = f"✅ “{shown}” is no longer blocked." if removed else f"“{shown}” was not blocked here."
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @blocklist.command(name="list", description="The phrases this server refuses")
+    async def blocklist_list(self, interaction: Interaction) -> None:
+        assert interaction.guild_id is not None
+        embed, attachment = render_phrases(await self.rules.phrases(interaction.guild_id))
+        files = [attachment] if attachment is not None else []
+        await interaction.response.send_message(embed=embed, files=files, ephemeral=True)
+
+    @channels.command(name="add", description="Allow /music in a channel (once any is listed, only there)")
+    @app_commands.describe(channel="A channel where members may make music")
+    async def channels_add(self, interaction: Interaction, channel: MusicChannel) -> None:
+        assert interaction.guild_id is not None
+        try:
+            added = await self.rules.add_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
+        except RuleLimitError as error:
+            raise InvalidRequestError(f"This server already lists {error.limit} channels, the most it may.") from None
+        listed = await self.rules.channels(interaction.guild_id)
+        head = f"✅ <#{channel.id}> added." if added else f"<#{channel.id}> is listed already."
+        await interaction.response.send_message(f"{head} {render_channels(listed)}", ephemeral=True)
+
+    @channels.command(name="remove", description="Stop allowing /music in a channel")
+    @app_commands.describe(channel="A listed channel")
+    async def channels_remove(self, interaction: Interaction, channel: MusicChannel) -> None:
+        assert interaction.guild_id is not None
+        removed = await self.rules.remove_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
+        listed = await self.rules.channels(interaction.guild_id)
+        head = f"✅ <#{channel.id}> removed." if removed else f"<#{channel.id}> was not listed."
+        await interaction.response.send_message(f"{head} {render_channels(listed)}", ephemeral=True)
+
+    @channels.command(name="list", description="Where /music works in this server")
+    async def channels_list(self, interaction: Interaction) -> None:
+        assert interaction.guild_id is not None
+        listed = await self.rules.channels(interaction.guild_id)
+        await interaction.response.send_message(render_channels(listed), ephemeral=True)
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel leaves the list, so a server whose listed channels are all gone is not locked out."""
+        if await self.rules.remove_channel(channel.guild.id, channel.id, actor_id=None):
+            log.info("guild=%d channel=%d was deleted; removed from the allowed channels", channel.guild.id, channel.id)
+
 
 class QuotaCog(commands.Cog):
     def __init__(self, quota: QuotaService) -> None:
@@ -115,5 +194,5 @@ class QuotaCog(commands.Cog):
 
 async def setup(bot: MusicBot) -> None:
     costs = {name: (bot.settings.cost_of(name), spec.cost_unit) for name, spec in adapters().items()}
-    await bot.add_cog(AdminCog(bot.services.quota, costs))
+    await bot.add_cog(AdminCog(bot.services.quota, bot.services.rules, costs))
     await bot.add_cog(QuotaCog(bot.services.quota))

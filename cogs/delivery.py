@@ -237,6 +237,15 @@ def check_bot_can_deliver(interaction: Interaction) -> None:
         )
 
 
+async def check_channel_allowed(bot: MusicBot, interaction: Interaction) -> None:
+    """Refuses when the server lists the channels music is made in and this is not one (nor a thread of one)."""
+    if interaction.guild_id is None or interaction.channel_id is None:
+        raise app_commands.NoPrivateMessage()
+    parent_id = getattr(interaction.channel, "parent_id", None)
+    here = {interaction.channel_id} | ({parent_id} if isinstance(parent_id, int) else set())
+    await bot.services.rules.check_channel(interaction.guild_id, here)
+
+
 async def start_generation(
     bot: MusicBot, runtime: JobRuntime, interaction: Interaction, request: GenerationRequest
 ) -> None:
@@ -246,6 +255,7 @@ async def start_generation(
     """
     if interaction.guild_id is None or interaction.channel_id is None:
         raise app_commands.NoPrivateMessage()
+    await check_channel_allowed(bot, interaction)
     check_bot_can_deliver(interaction)
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
     async with runtime.admit(requester, request) as reservation:

@@ -13,7 +13,7 @@ from bot.backends import Instrumental, ModelSpec
 from bot.models import GenerationMode, GenerationRequest
 from bot.runtime import JobRuntime, custom_mode_model
 from bot.tree import answer_error
-from cogs.delivery import ChannelDelivery, start_generation
+from cogs.delivery import ChannelDelivery, check_channel_allowed, start_generation
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class MusicCog(commands.Cog):
     async def music_custom(
         self, interaction: Interaction, instrumental: bool = False, model: str | None = None
     ) -> None:
+        await check_channel_allowed(self.bot, interaction)  # before the member writes a whole song in the form
         spec = custom_mode_model(self.runtime.capabilities, model)
         modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model)
         await interaction.response.send_modal(modal)

@@ -26,6 +26,9 @@ from bot.runtime.requests import validate_request
 from bot.runtime.run import JobRun, RunContext
 from bot.storage import JobStore, is_transient_storage_error
 
+# Refuses a request (a UserFacingError) before it is reserved: the prompt rules of bot/rules.py.
+RequestCheck = Callable[[int, GenerationRequest], Awaitable[None]]
+
 log = logging.getLogger(__name__)
 
 RESTARTING_MESSAGE = "The bot is restarting. Please try again in a minute."
@@ -98,8 +101,10 @@ class JobRuntime:
         redelivery_interval: float = 60.0,
         download_timeout: float = 300.0,
         own_origin: str = "",
+        check_request: RequestCheck | None = None,
     ) -> None:
         self.jobs = jobs
+        self._check_request = check_request
         self.owner = owner
         self._backend = backend
         self._quota = quota
@@ -162,6 +167,8 @@ class JobRuntime:
         if not self._accepting:
             raise UserFacingError(RESTARTING_MESSAGE)
         cleaned = validate_request(request, self._backend.capabilities)
+        if self._check_request is not None:  # the moderators' rules, before anything is reserved
+            await self._check_request(requester.guild_id, cleaned)
         job_id = await self._quota.reserve_generation(
             requester, cleaned, backend=self._backend.name, owner=self.owner, lease=self._lease
         )

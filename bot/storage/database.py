@@ -44,6 +44,7 @@ class LockSpace(IntEnum):
     BOT_BUDGET = 2  # the bot-wide budget (only when the operator set one)
     VOTE = 3  # one clip's votes
     IDENTIFY = 4  # one Discord IDENTIFY bucket
+    GUILD_RULES = 5  # a server's blocked phrases and allowed channels
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,7 +244,7 @@ class QuotaStore:
                 old = getattr(before, name)
                 if old != value:
                     applied.append(LimitChange(name, old, value))
-                    await self._log(connection, guild_id, actor_id, "set_limit", name, str(old), str(value), now)
+                    await log_moderation(connection, guild_id, actor_id, "set_limit", name, str(old), str(value), now)
             await connection.execute(
                 "UPDATE guild_limits SET updated_by = ?, updated_at = ? WHERE guild_id = ?",
                 (actor_id, to_db_time(now), guild_id),
@@ -260,7 +260,7 @@ class QuotaStore:
                        blocked_by = excluded.blocked_by, blocked_at = excluded.blocked_at""",
                 (guild_id, user_id, reason, actor_id, to_db_time(now)),
             )
-            await self._log(connection, guild_id, actor_id, "block", str(user_id), None, reason, now)
+            await log_moderation(connection, guild_id, actor_id, "block", str(user_id), None, reason, now)
 
     async def unblock(self, guild_id: int, user_id: int, *, actor_id: int, now: datetime) -> bool:
         """False when the member was not blocked (nothing is logged then)."""
@@ -272,7 +272,7 @@ class QuotaStore:
                 == 1
             )
             if removed:
-                await self._log(connection, guild_id, actor_id, "unblock", str(user_id), None, None, now)
+                await log_moderation(connection, guild_id, actor_id, "unblock", str(user_id), None, None, now)
             return removed
 
     async def usage(self, guild_id: int, since: datetime | None) -> UsageReport:
@@ -312,19 +312,20 @@ class QuotaStore:
             top_members=tuple((member["requester_id"], member["generations"]) for member in top),
         )
 
-    @staticmethod
-    async def _log(
-        connection: Transaction,
-        guild_id: int,
-        actor_id: int,
-        action: str,
-        subject: str,
-        old: str | None,
-        new: str | None,
-        now: datetime,
-    ) -> None:
-        await connection.execute(
-            """INSERT INTO moderation_log (guild_id, actor_id, action, subject, old_value, new_value, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            (guild_id, actor_id, action, subject, old, new, to_db_time(now)),
-        )
+
+async def log_moderation(
+    connection: Transaction,
+    guild_id: int,
+    actor_id: int,
+    action: str,
+    subject: str,
+    old: str | None,
+    new: str | None,
+    now: datetime,
+) -> None:
+    """One row of the audit log: who changed what, from which value to which, in the caller's transaction."""
+    await connection.execute(
+        """INSERT INTO moderation_log (guild_id, actor_id, action, subject, old_value, new_value, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (guild_id, actor_id, action, subject, old, new, to_db_time(now)),
+    )

@@ -1,0 +1,49 @@
+"""Rendering for the moderators' rules: a refused prompt, a channel that is not allowed, the lists."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import discord
+
+from bot.errors import ChannelNotAllowedError, PromptRefusedError
+from bot.models import BlockedPhrase
+from cogs.render import quote_user_text
+
+# An embed's description holds 4,096 characters; a longer list goes out as a text file.
+LIST_CHARS = 4000
+
+
+def render_prompt_refusal(refusal: PromptRefusedError) -> str:
+    who = "the bot's operator" if refusal.by_operator else "this server's moderators"
+    return (
+        f"🚫 Your {refusal.field} contains “{quote_user_text(refusal.phrase, 100)}”, which {who} blocked. "
+        "Nothing was reserved or charged: please reword it and try again."
+    )
+
+
+def render_channel_refusal(refusal: ChannelNotAllowedError) -> str:
+    places = ", ".join(f"<#{channel_id}>" for channel_id in refusal.allowed)
+    return f"🎵 In this server, music is made only in {places}. Please use me there."
+
+
+def render_channels(channel_ids: Sequence[int]) -> str:
+    if not channel_ids:
+        return "No channels are listed: `/music` works in every channel I can post in."
+    return "`/music` works only in: " + ", ".join(f"<#{channel_id}>" for channel_id in channel_ids) + "."
+
+
+def render_phrases(phrases: Sequence[BlockedPhrase]) -> tuple[discord.Embed, discord.File | None]:
+    """The server's blocked phrases, oldest first; as an attached text file when they do not fit."""
+    embed = discord.Embed(title=f"Blocked phrases ({len(phrases)})", colour=discord.Colour.dark_red())
+    if not phrases:
+        embed.description = "None. Add one with `/music-admin blocklist add`."
+        return embed, None
+    lines = "\n".join(f"• {quote_user_text(entry.phrase, 100)} (by <@{entry.added_by}>)" for entry in phrases)
+    if len(lines) <= LIST_CHARS:
+        embed.description = lines
+        return embed, None
+    embed.description = "The list is long: it is attached as a text file."
+    text = "\n".join(entry.phrase for entry in phrases) + "\n"
+    return embed, discord.File(io.BytesIO(text.encode("utf-8")), filename="blocked-phrases.txt")
