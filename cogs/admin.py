@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 Interaction = discord.Interaction[MusicBot]
 Count = app_commands.Range[int, -1, 1_000_000]
 Phrase = app_commands.Range[str, 1, PHRASE_MAX_CHARS]
-# Where a member can type a command (a thread or forum post counts as its parent channel).
-MusicChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel | discord.ForumChannel
+# Where a member can type a command (a thread counts as its parent channel).
+MusicChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
 
 
 class AdminCog(commands.Cog):

@@ -71,6 +71,12 @@ class WorldBuilding:
         self.gateway.broadcast("CHANNEL_CREATE", channel.to_payload(), guild_id=guild_id, intent=INTENT_GUILDS)
         return channel.id
 
+    def delete_channel(self, channel_id: int) -> None:
+        """Delete a channel as a moderator would: gone from the guild, CHANNEL_DELETE sent."""
+        channel = self.channels.pop(channel_id)
+        del self.guilds[channel.guild_id].channels[channel_id]
+        self.gateway.broadcast("CHANNEL_DELETE", channel.to_payload(), guild_id=channel.guild_id, intent=INTENT_GUILDS)
+
     def add_role(self, guild_id: int, *, name: str, permissions: int = 0, mentionable: bool = False) -> int:
         guild = self.guilds[guild_id]
         role = FakeRole(self.new_id(), name, permissions, position=len(guild.roles), mentionable=mentionable)
