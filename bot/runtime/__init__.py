@@ -2,7 +2,8 @@
 
 from bot.runtime.outcome import AsLink, DeliveryTarget, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.runtime.requests import chosen_model, custom_mode_model, validate_request
-from bot.runtime.runtime import RESTARTING_MESSAGE, JobRuntime, Reservation, TargetFactory
+from bot.runtime.reservation import Reservation
+from bot.runtime.runtime import RESTARTING_MESSAGE, JobRuntime, TargetFactory
 
 __all__ = [
     "RESTARTING_MESSAGE",

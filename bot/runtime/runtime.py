@@ -9,7 +9,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bot.retry import Backoff
 from bot.runtime.clip_delivery import ClipDeliverer, Download
 from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause
 from bot.runtime.requests import validate_request
+from bot.runtime.reservation import Reservation
 from bot.runtime.run import JobRun, RunContext
 from bot.storage import JobStore, is_transient_storage_error
 
@@ -35,41 +35,6 @@ RESTARTING_MESSAGE = "The bot is restarting. Please try again in a minute."
 
 # How the runtime reaches Discord for a job it resumes (no interaction token: the channel, as the bot).
 TargetFactory = Callable[[Job], DeliveryTarget]
-
-
-class Reservation:
-    """A job with its quota held that has not started yet, handed out by `JobRuntime.admit`."""
-
-    def __init__(self, job: Job, runtime: JobRuntime) -> None:
-        self.job = job
-        self.started = False
-        self.handed_over = False  # taken over by another process before it started: not ours to give back
-        # Why the job is given back if the block ends without starting it.
-        self.abandon_reason = FailureReason.INTERNAL
-        self._runtime = runtime
-
-    async def remember_response_message(self, message_id: int) -> bool:
-        """Best effort: without it only the progress edits after a restart are lost, never the job.
-
-        False when another process has taken the job over meanwhile (this one's lease ran out: it was stopped or
-        stalled): the job is that process's now, to run or to give back, and this one must do neither.
-        """
-        try:
-            await self._runtime.jobs.set_response_message(self.job.id, self._runtime.owner, message_id)
-        except JobTakenOverError:
-            log.warning("job=%d phase=taken_over before it started; the process holding it answers", self.job.id)
-            self.handed_over = True
-            return False
-        except Exception as error:
-            if not is_transient_storage_error(error):
-                raise
-            log.warning("job=%d response message not recorded (%s); going on without it", self.job.id, error)
-        self.job = replace(self.job, response_message_id=message_id)
-        return True
-
-    def start(self, target: DeliveryTarget) -> asyncio.Task[JobOutcome | None]:
-        self.started = True
-        return self._runtime.start(self.job, target)
 
 
 class JobRuntime:
