@@ -50,6 +50,32 @@ async def test_healthy_then_503_naming_a_locked_database(
         assert status == 200  # the lock is gone: healthy again
 
 
+async def test_503_while_the_gateway_is_down_and_200_once_the_bot_is_back(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", http_port=port) as harness:
+        await harness.bot.wait_until_ready()
+        assert (await get(port))[0] == 200
+        discord_fake.gateway.down = True  # the connection drops and Discord cannot be reached again for now
+        await discord_fake.disconnect_bot(1006)
+        _, body = await poll_until(port, 503)
+        assert any(str(problem).startswith("gateway:") for problem in body["problems"]), body  # type: ignore[attr-defined]
+        discord_fake.gateway.down = False
+        _, body = await poll_until(port, 200, timeout=30)  # discord.py reconnects with its own back-off
+        assert body["status"] == "ok"
+
+
+async def poll_until(port: int, wanted: int, timeout: float = 10) -> tuple[int, dict[str, object]]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status, body = await get(port)
+        if status == wanted or asyncio.get_running_loop().time() > deadline:
+            assert status == wanted, body
+            return status, body
+        await asyncio.sleep(0.1)
+
+
 async def test_the_gateway_and_the_heartbeat_are_named_when_they_fail() -> None:
     async def write() -> None:
         return None

@@ -150,6 +150,7 @@ class GatewayServer:
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self.sessions: list[GatewaySession] = []
         self.accept_resume = True  # False: answer every RESUME with INVALID_SESSION, forcing a new IDENTIFY
+        self.down = False  # True: the gateway is unreachable (every connection attempt gets HTTP 503)
 
     @property
     def current(self) -> GatewaySession | None:
@@ -174,6 +175,8 @@ class GatewayServer:
                     await session.close(1001, "Fake Discord is shutting down")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            return web.Response(status=503, text="upstream connect error")
         ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
         await ws.prepare(request)
         session = GatewaySession(
