@@ -20,11 +20,13 @@ from pydantic_settings import SettingsError
 from bot.app import MusicBot, Services
 from bot.backends import create_backend, create_downloader
 from bot.backends.fetch_policy import make_connector
+from bot.backends.metered import MeteredBackend, metered_download
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
 from bot.health import HealthChecks, serving
 from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
+from bot.metrics import Metrics
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.rules import BlocklistFileError, ModerationRules, OperatorBlocklist
@@ -97,19 +99,26 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
         aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_config.base_url])) as http,
     ):
         audio_dir = await asyncio.to_thread(prepare_temp_dir, settings.temp_audio_dir)
-        backend = create_backend(http, backend_config)
+        metrics = Metrics(backend=settings.music_backend)
+        backend = MeteredBackend(
+            create_backend(http, backend_config), metrics, cost_per_generation=settings.cost_of(settings.music_backend)
+        )
         rules = ModerationRules(
-            RuleStore(database), await asyncio.to_thread(OperatorBlocklist, settings.blocklist_file), clock=clock
+            RuleStore(database),
+            await asyncio.to_thread(OperatorBlocklist, settings.blocklist_file),
+            clock=clock,
+            metrics=metrics,
         )
         quota = QuotaService(
             QuotaStore(database, defaults=settings.default_limits, operator=settings.operator_limits),
             clock=clock,
+            metrics=metrics,
         )
         runtime = JobRuntime(
             backend=backend,
             jobs=JobStore(database),
             quota=quota,
-            download=create_downloader(http, backend_config).download,
+            download=metered_download(create_downloader(http, backend_config).download, metrics, backend.name),
             clock=clock,
             owner=settings.instance_id,
             audio_dir=audio_dir,
@@ -125,6 +134,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             download_timeout=settings.download_timeout_seconds,
             own_origin=backend_config.base_url,
             check_request=rules.check_request,
+            metrics=metrics,
         )
         services = Services(
             runtime=runtime,
@@ -134,9 +144,11 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             coordination=CoordinationStore(database, owner=settings.instance_id),
             rules=rules,
             clock=clock,
+            metrics=metrics,
         )
         bot = MusicBot(settings=settings, services=services)
-        monitor = LoopStallMonitor()
+        metrics.watch(jobs=runtime.jobs.unfinished_by_state, latencies=lambda: bot.latencies)
+        monitor = LoopStallMonitor(observe=metrics.loop_stalled)
         watching = asyncio.create_task(monitor.run(), name="loop-monitor")
         try:
             async with bot, runtime.running(bot.resume_target, bot.wait_until_ready), health(settings, bot):
@@ -147,7 +159,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
 
 
 def health(settings: Settings, bot: MusicBot) -> contextlib.AbstractAsyncContextManager[None]:
-    """The /healthz server when HTTP_PORT is set (else nothing)."""
+    """The /healthz and /metrics server when HTTP_PORT is set (else nothing)."""
     if settings.http_port is None:
         return contextlib.nullcontext()
     checks = HealthChecks(
@@ -155,7 +167,7 @@ def health(settings: Settings, bot: MusicBot) -> contextlib.AbstractAsyncContext
         database=lambda: bot.services.state.set("healthz", utc_now().isoformat()),
         heartbeat=bot.services.runtime.heartbeat_problem,
     )
-    return serving(checks, host=settings.http_host, port=settings.http_port)
+    return serving(checks, host=settings.http_host, port=settings.http_port, metrics=bot.services.metrics)
 
 
 async def run(settings: Settings) -> None:

@@ -6,13 +6,14 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import discord
 from discord.ext import commands
 
 from bot.clock import Clock, utc_now
+from bot.metrics import Metrics
 from bot.models import Job
 from bot.quota import QuotaService
 from bot.rules import ModerationRules
@@ -43,6 +44,7 @@ class Services:
     coordination: CoordinationStore
     rules: ModerationRules
     clock: Clock
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class MusicBot(commands.AutoShardedBot):

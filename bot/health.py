@@ -1,8 +1,9 @@
-"""The optional HTTP server for operators (HTTP_PORT): `GET /healthz` says whether the bot can do its work.
+"""The optional HTTP server for operators (HTTP_PORT): `GET /healthz` and `GET /metrics` (Prometheus' text).
 
-200 with `{"status": "ok", ...}` when the gateway is connected (every shard this process runs), the database
-answers a write, and the job runtime's heartbeat is fresh; 503 with `{"status": "unhealthy", "problems": [...]}`
-naming what is wrong otherwise. Built on aiohttp's own `web`, which the bot already has."""
+`/healthz` answers 200 with `{"status": "ok", ...}` when the gateway is connected (every shard this process
+runs), the database answers a write, and the job runtime's heartbeat is fresh; 503 with `{"status": "unhealthy",
+"problems": [...]}` naming what is wrong otherwise. `/metrics` is bot/metrics.py's exposition. Built on aiohttp's
+own `web`, which the bot already has."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ async def _database_problem(checks: HealthChecks) -> str | None:
     return None
 
 
-def health_app(checks: HealthChecks) -> web.Application:
+def health_app(checks: HealthChecks, metrics: Metrics | None = None) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         problems = [problem for problem in (checks.gateway(), checks.heartbeat()) if problem]
         if (database := await _database_problem(checks)) is not None:
@@ -54,17 +57,26 @@ def health_app(checks: HealthChecks) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", _exposition(metrics))
     return app
 
 
+def _exposition(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def exposition(request: web.Request) -> web.Response:
+        return web.Response(body=await metrics.render(), headers={"Content-Type": metrics.content_type})
+
+    return exposition
+
+
 @asynccontextmanager
-async def serving(checks: HealthChecks, *, host: str, port: int) -> AsyncIterator[None]:
-    """Serves /healthz on host:port until the block ends."""
-    runner = web.AppRunner(health_app(checks), access_log=None)
+async def serving(checks: HealthChecks, *, host: str, port: int, metrics: Metrics | None = None) -> AsyncIterator[None]:
+    """Serves /healthz (and /metrics, given `metrics`) on host:port until the block ends."""
+    runner = web.AppRunner(health_app(checks, metrics), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        log.info("health endpoint on http://%s:%d/healthz", host, port)
+        log.info("health endpoint on http://%s:%d/healthz%s", host, port, " and /metrics" if metrics else "")
         yield
     finally:
         await runner.cleanup()

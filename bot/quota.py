@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from bot.clock import Clock
 from bot.errors import QuotaExceededError, UserFacingError
+from bot.metrics import Metrics
 from bot.models import (
     UNLIMITED,
     BudgetStatus,
@@ -76,9 +77,10 @@ class QuotaService:
     The operator's limits come with the store (`QuotaStore(..., operator=...)`): the bot-wide budget and the
     ceilings are enforced in its SQL, the allow-list here, before anything is reserved."""
 
-    def __init__(self, store: QuotaStore, *, clock: Clock) -> None:
+    def __init__(self, store: QuotaStore, *, clock: Clock, metrics: Metrics | None = None) -> None:
         self._store = store
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self._operator = store.operator
         self._refused_guilds: set[int] = set()
 
@@ -101,19 +103,24 @@ class QuotaService:
                     "guild=%d is not in ALLOWED_GUILD_IDS: generation refused there (logged once per server)",
                     requester.guild_id,
                 )
+            self._metrics.quota_refused("allowed_guilds")
             raise QuotaExceededError("allowed_guilds")
         now = self._clock()
         windows = Windows.at(now)
-        return await self._store.reserve_job(
-            requester,
-            request,
-            backend=backend,
-            now=now,
-            day_start=windows.day_start,
-            month_start=windows.month_start,
-            owner=owner,
-            lease_until=now + lease if lease else None,
-        )
+        try:
+            return await self._store.reserve_job(
+                requester,
+                request,
+                backend=backend,
+                now=now,
+                day_start=windows.day_start,
+                month_start=windows.month_start,
+                owner=owner,
+                lease_until=now + lease if lease else None,
+            )
+        except QuotaExceededError as refusal:
+            self._metrics.quota_refused(refusal.limit)
+            raise
 
     async def start_queued(self, job_id: int, guild_id: int, owner: str) -> int | None:
         """A job waiting in its server's line takes a free slot if it is first: None once started, else its

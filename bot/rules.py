@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot.clock import Clock
 from bot.errors import ChannelNotAllowedError, InvalidRequestError, PromptRefusedError
+from bot.metrics import Metrics
 from bot.models import BlockedPhrase, GenerationMode, GenerationRequest
 from bot.storage.rules import RuleStore
 
@@ -155,10 +156,13 @@ def _fields(request: GenerationRequest) -> Iterator[tuple[str, str]]:
 class ModerationRules:
     """The prompt rules checked before anything is reserved, and the channel rule; the moderators' changes."""
 
-    def __init__(self, store: RuleStore, operator: OperatorBlocklist, *, clock: Clock) -> None:
+    def __init__(
+        self, store: RuleStore, operator: OperatorBlocklist, *, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._operator = operator
         self._clock = clock
+        self._metrics = metrics or Metrics()
 
     async def check_request(self, guild_id: int, request: GenerationRequest) -> None:
         """Raises PromptRefusedError naming the first blocked phrase found (the operator's first)."""
@@ -168,12 +172,14 @@ class ModerationRules:
             for phrases, by_operator in ((operator, True), (server, False)):
                 rule = phrases.first_match(text)
                 if rule is not None:
+                    self._metrics.rule_refused("operator_phrase" if by_operator else "server_phrase")
                     raise PromptRefusedError(rule.phrase, field, by_operator=by_operator)
 
     async def check_channel(self, guild_id: int, channel_ids: Iterable[int]) -> None:
         """`channel_ids`: where the command was used (a thread's own id and its parent's)."""
         allowed = await self._store.channels(guild_id)
         if allowed and not set(allowed) & set(channel_ids):
+            self._metrics.rule_refused("channel")
             raise ChannelNotAllowedError(tuple(allowed))
 
     async def phrases(self, guild_id: int) -> list[BlockedPhrase]:

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from bot.app import MusicBot
 from bot.errors import DeliveryError, UserFacingError
+from bot.metrics import DeliveryRoute
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
 from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, ListenLink, Phase
 from cogs.buttons import clip_view, progress_view
@@ -130,7 +131,12 @@ class ChannelDelivery:
             nonce=clip_nonce(job.id, position),
             **_file(audio, filename),
         )
+        self._bot.services.metrics.clip_delivered("link" if audio is None else "attachment", self._channel_route())
         return sent.id
+
+    def _channel_route(self) -> DeliveryRoute:
+        """How the metrics name a post in the channel."""
+        return "channel"
 
     async def _edit_response(self, *, content: str, view: discord.ui.View | None) -> None:
         """The command's message: its text, and the Cancel button while the job runs (None removes it)."""
@@ -176,6 +182,9 @@ class InteractionDelivery(ChannelDelivery):
     def _token_usable(self) -> bool:
         return not self._token_dead and self._bot.services.clock() < self._token_expires
 
+    def _channel_route(self) -> DeliveryRoute:
+        return "channel" if self._token_usable() else "channel_fallback"  # usable: shared PostgreSQL posts there
+
     def _token_died(self, error: discord.HTTPException) -> bool:
         """True when the error means the token is gone for good; it is then never used again."""
         if (error.status, error.code) in DEAD_TOKEN_CODES:
@@ -207,6 +216,7 @@ class InteractionDelivery(ChannelDelivery):
                     wait=True,
                     **_file(audio, filename),
                 )
+                self._bot.services.metrics.clip_delivered("link" if audio is None else "attachment", "interaction")
                 return message.id
             except discord.HTTPException as error:
                 if not self._token_died(error):

@@ -12,6 +12,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
 from tests.harness import RunningBot, running_bot
 from tests.test_e2e_admin import admin_answer, answered, moderator_of
+from tests.test_metrics import Scrape
 
 
 async def refusal(harness: RunningBot, interaction: FakeInteraction) -> str:
@@ -50,6 +51,9 @@ async def test_a_blocked_phrase_is_refused_before_any_quota_or_api_call(
         assert text.startswith("🚫 Your description contains “Forbidden Fruit”")
         assert "this server's moderators" in text
         await nothing_reserved(harness)
+        scraped = Scrape((await harness.bot.services.metrics.render()).decode())
+        assert scraped.value("musicbot_rule_refusals_total", rule="server_phrase") == 1
+        assert scraped.total("musicbot_quota_refusals_total") == 0
         # Whole words only: a longer word that merely starts with it is fine.
         final = await harness.finished(await harness.music("forbidden fruitcake for dessert"))
         assert final.content.startswith("✅")
@@ -132,6 +136,8 @@ async def test_music_works_only_in_the_listed_channels(
         assert (await refusal(harness, custom)).startswith("🎵")
         assert custom.modal is None
         await nothing_reserved(harness)
+        scraped = Scrape((await harness.bot.services.metrics.render()).decode())
+        assert scraped.value("musicbot_rule_refusals_total", rule="channel") == 2
         there = await harness.discord.invoke_command(
             "music",
             {"prompt": "a song in the music room"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,9 +38,9 @@ REQUEST = GenerationRequest(GenerationMode.DESCRIPTION, "a calm song about rain"
 OWNER = "this-process"
 
 
-async def reserve(database: Database, clock: FakeClock) -> int:
-    """A job reserved with no limits in the way, and held by this process."""
-    return await QuotaStore(database, defaults=NO_LIMITS).reserve_job(
+async def reserve(database: Database, clock: FakeClock, limits: QuotaLimits = NO_LIMITS) -> int:
+    """A job reserved (with no limits in the way unless `limits` says), and held by this process."""
+    return await QuotaStore(database, defaults=limits).reserve_job(
         REQUESTER,
         REQUEST,
         backend="aimlapi-suno",
@@ -112,13 +113,31 @@ async def test_job_lifecycle_and_single_delivery(database: Database, clock: Fake
     stored = await jobs.clips(job_id)
     assert [clip.id for clip in stored] == ["c1", "c2"]
     assert stored[0].status is ClipStatus.COMPLETE
-    await jobs.record_delivery(job_id, OWNER, "c1", 1001, clock())
-    await jobs.record_delivery(job_id, OWNER, "c1", 1002, clock())  # a repeat keeps the first message
+    assert await jobs.record_delivery(job_id, OWNER, "c1", 1001, clock()) is True  # the job's first song
+    assert await jobs.record_delivery(job_id, OWNER, "c1", 1002, clock()) is False  # a repeat keeps the first
     assert await jobs.delivered_clip_ids(job_id) == {"c1"}
     assert [tuple(row) for row in await database.fetch_all("SELECT message_id FROM clips WHERE id = 'c1'")] == [(1001,)]
     finished = await jobs.finish(job_id, OWNER, now=clock(), reason=FailureReason.CLIPS_FAILED, detail="c2 failed")
     assert finished.status is JobStatus.DELIVERED
     assert finished.charged is True  # something was delivered: quota kept
+
+
+async def test_unfinished_jobs_are_counted_by_state(database: Database, clock: FakeClock) -> None:
+    jobs = JobStore(database)
+    two_slots = replace(NO_LIMITS, max_concurrent=2, max_queued=5)
+
+    async def reserve_one() -> int:
+        return await reserve(database, clock, two_slots)
+
+    polling, submitted = await reserve_one(), await reserve_one()
+    for job_id in (polling, submitted):
+        await jobs.mark_submitted(job_id, OWNER, clock())
+    await jobs.save_clips(polling, OWNER, [(0, Clip("p1", ClipStatus.QUEUED))], polling=True)
+    for _ in range(2):
+        await reserve_one()  # both slots taken: they wait in line
+    await jobs.finish(submitted, OWNER, now=clock(), reason=FailureReason.API_UNAVAILABLE)
+    await reserve_one()  # the freed slot
+    assert await jobs.unfinished_by_state() == {"polling": 1, "queued": 2, "reserved": 1}
 
 
 async def test_finishing_empty_job_refunds_exactly_once(database: Database, clock: FakeClock) -> None:

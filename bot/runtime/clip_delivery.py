@@ -24,6 +24,7 @@ from bot.errors import (
     NotAudioError,
     UnsafeUrlError,
 )
+from bot.metrics import Metrics
 from bot.models import Clip, Job
 from bot.retry import Backoff, retry
 from bot.runtime.outcome import AsLink, DeliveryTarget, LinkReason
@@ -76,8 +77,10 @@ class ClipDeliverer:
         backoff: Backoff,
         download_timeout: float,
         own_origin: str,
+        metrics: Metrics,
     ) -> None:
         self._jobs = jobs
+        self._metrics = metrics
         self._download = download
         self._clock = clock
         self._owner = owner
@@ -208,7 +211,7 @@ class ClipDeliverer:
         """Records the posted message (safe to repeat). If the database keeps failing, the job waits for
         redelivery, which finds the message in the channel: never settled as failed with a song posted."""
         try:
-            await retry(
+            first = await retry(
                 lambda: self._jobs.record_delivery(job.id, self._owner, clip.id, message_id, self._clock()),
                 backoff=self._backoff,
                 should_retry=is_transient_storage_error,
@@ -225,11 +228,8 @@ class ClipDeliverer:
                 error,
             )
             return ClipDelivery(DeliveryResult.PENDING)
-        log.info(
-            "job=%d clip=%s phase=posted message=%d seconds=%.2f",
-            job.id,
-            clip.id,
-            message_id,
-            time.monotonic() - started,
-        )
+        seconds = time.monotonic() - started
+        log.info("job=%d clip=%s phase=posted message=%d seconds=%.2f", job.id, clip.id, message_id, seconds)
+        since_submit = (self._clock() - job.submitted_at).total_seconds() if first and job.submitted_at else None
+        self._metrics.clip_posted(job.backend, since_complete=seconds, since_submit=since_submit)
         return ClipDelivery(DeliveryResult.POSTED)

@@ -226,6 +226,7 @@ class JobRun:
             return await self._settle(FailureReason.CANCELLED, None)
         submitted_at = context.clock()
         await context.jobs.mark_submitted(job.id, context.owner, submitted_at)  # before the money is spent
+        self.job = replace(self.job, submitted_at=submitted_at)
         log.info("job=%d guild=%d phase=submitted wait_audio=%s", job.id, job.requester.guild_id, context.wait_audio)
         sent = time.monotonic()
         try:

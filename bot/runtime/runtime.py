@@ -16,7 +16,8 @@ from bot.backends import Capabilities, MusicBackend
 from bot.clock import Clock
 from bot.errors import JobTakenOverError, UserFacingError
 from bot.jobs import JobPoller
-from bot.models import FailureReason, GenerationRequest, Job, Requester
+from bot.metrics import Metrics
+from bot.models import FailureReason, GenerationRequest, Job, JobStatus, Requester
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.runtime.clip_delivery import ClipDeliverer, Download
@@ -67,9 +68,11 @@ class JobRuntime:
         download_timeout: float = 300.0,
         own_origin: str = "",
         check_request: RequestCheck | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.jobs = jobs
         self._check_request = check_request
+        self._metrics = metrics or Metrics()
         self.owner = owner
         self._backend = backend
         self._quota = quota
@@ -88,6 +91,7 @@ class JobRuntime:
             backoff=backoff,
             download_timeout=download_timeout,
             own_origin=own_origin,
+            metrics=self._metrics,
         )
         self._context = RunContext(
             backend=backend,
@@ -163,6 +167,7 @@ class JobRuntime:
         log.warning("job=%d guild=%d phase=abandoned reason=%s", job_id, guild_id, reason)
         try:
             await self.jobs.finish(job_id, self.owner, now=self._clock(), reason=reason)
+            self._metrics.job_finished(JobStatus.FAILED, reason)
         except JobTakenOverError:
             log.warning("job=%d phase=taken_over before it was given back; the process holding it does", job_id)
         except Exception:
@@ -357,6 +362,8 @@ class JobRuntime:
                     log.warning("job=%d phase=taken_over while this run had crashed", job.id)
                     return None
                 outcome = JobOutcome(finished, 0, 1, FailureReason.INTERNAL)
+        if outcome.pause is None:
+            self._metrics.job_finished(outcome.job.status, outcome.reason)
         log.info(
             "job=%d guild=%d phase=%s delivered=%d/%d seconds=%.1f",
             job.id,

@@ -21,6 +21,8 @@ from bot.storage.database import Database, Row, Transaction, from_db_time, to_db
 _UNFINISHED_VALUES = {f"unfinished_{n}": status.value for n, status in enumerate(JobStatus) if not status.is_finished}
 _UNFINISHED_PARAMS = ", ".join(f":{name}" for name in _UNFINISHED_VALUES)
 _POSITIONAL_UNFINISHED = ", ".join("?" * len(_UNFINISHED_VALUES))
+# As literals, so both engines see the partial index `jobs_unfinished` answers the query.
+_LITERAL_UNFINISHED = ", ".join(f"'{status}'" for status in _UNFINISHED_VALUES.values())
 
 
 def _job_from_row(row: Row) -> Job:
@@ -146,6 +148,19 @@ class JobStore:
             for row in rows
         ]
 
+    async def unfinished_by_state(self) -> dict[str, int]:
+        """How many unfinished jobs stand in each state, `queued` for those waiting in their server's line: the
+        unfinished rows only, found through their partial index."""
+        rows = await self._database.fetch_all(
+            f"""SELECT status, queued, count(*) AS jobs FROM jobs
+                WHERE status IN ({_LITERAL_UNFINISHED}) GROUP BY status, queued"""
+        )
+        counts: dict[str, int] = {}
+        for row in rows:
+            state = "queued" if row["queued"] else row["status"]
+            counts[state] = counts.get(state, 0) + int(row["jobs"])
+        return counts
+
     async def request_cancel(self, job_id: int, member_id: int) -> Job | None:
         """Notes that `member_id` asked to cancel the job; the job as it stands, or None when it had ended."""
         rows = await self._database.write_returning(
@@ -262,14 +277,21 @@ class JobStore:
         )
         return {row["id"] for row in rows}
 
-    async def record_delivery(self, job_id: int, owner: str, clip_id: str, message_id: int, now: datetime) -> None:
-        """Marks the clip posted (safe to repeat: the first message stays the clip's home)."""
+    async def record_delivery(self, job_id: int, owner: str, clip_id: str, message_id: int, now: datetime) -> bool:
+        """Marks the clip posted (safe to repeat: the first message stays the clip's home). True when this call
+        recorded the job's first posted clip."""
         async with self._database.transaction() as connection:
             await self._check_owner(connection, job_id, owner)
-            await connection.execute(
+            recorded = await connection.execute(
                 "UPDATE clips SET message_id = ?, delivered_at = ? WHERE id = ? AND job_id = ? AND message_id IS NULL",
                 (message_id, to_db_time(now), clip_id, job_id),
             )
+            if not recorded:
+                return False
+            posted = await connection.fetch_one(
+                "SELECT count(*) FROM clips WHERE job_id = ? AND message_id IS NOT NULL", (job_id,)
+            )
+            return posted is not None and int(posted[0]) == 1
 
     async def finish(
         self,
