@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
-from bot.backends import create_backend, create_downloader
+from bot.backends import Capabilities, create_backend, create_downloader
 from bot.backends.fetch_policy import make_connector
 from bot.backends.metered import MeteredBackend, metered_download
+from bot.callbacks import CallbackAddresses, shared_secret
 from bot.clock import Clock, utc_now
 from bot.doctor import run_doctor
-from bot.health import HealthChecks, serving
+from bot.health import CallbackReceiver, HealthChecks, serving
 from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
 from bot.metrics import Metrics
@@ -114,6 +115,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             clock=clock,
             metrics=metrics,
         )
+        callbacks = await callback_addresses(settings, BotStateStore(database), backend.capabilities)
         runtime = JobRuntime(
             backend=backend,
             jobs=JobStore(database),
@@ -135,6 +137,7 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             own_origin=backend_config.base_url,
             check_request=rules.check_request,
             metrics=metrics,
+            callback_url=callbacks.url_for if callbacks is not None else None,
         )
         services = Services(
             runtime=runtime,
@@ -151,15 +154,27 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
         monitor = LoopStallMonitor(observe=metrics.loop_stalled)
         watching = asyncio.create_task(monitor.run(), name="loop-monitor")
         try:
-            async with bot, runtime.running(bot.resume_target, bot.wait_until_ready), health(settings, bot):
+            async with bot, runtime.running(bot.resume_target, bot.wait_until_ready), health(settings, bot, callbacks):
                 yield bot
         finally:
             watching.cancel()
             monitor.report()
 
 
-def health(settings: Settings, bot: MusicBot) -> contextlib.AbstractAsyncContextManager[None]:
-    """The /healthz and /metrics server when HTTP_PORT is set (else nothing)."""
+async def callback_addresses(
+    settings: Settings, state: BotStateStore, capabilities: Capabilities
+) -> CallbackAddresses | None:
+    """Per-job callback addresses, for a backend whose provider pushes progress, when the bot has a public one."""
+    if settings.public_base_url is None or not capabilities.pushes_progress:
+        return None
+    secret = await shared_secret(state)
+    return CallbackAddresses(secret, base_url=settings.public_base_url, backend=settings.music_backend)
+
+
+def health(
+    settings: Settings, bot: MusicBot, callbacks: CallbackAddresses | None
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """The /healthz, /metrics and callbacks server when HTTP_PORT is set (else nothing)."""
     if settings.http_port is None:
         return contextlib.nullcontext()
     checks = HealthChecks(
@@ -167,7 +182,10 @@ def health(settings: Settings, bot: MusicBot) -> contextlib.AbstractAsyncContext
         database=lambda: bot.services.state.set("healthz", utc_now().isoformat()),
         heartbeat=bot.services.runtime.heartbeat_problem,
     )
-    return serving(checks, host=settings.http_host, port=settings.http_port, metrics=bot.services.metrics)
+    receiver = CallbackReceiver(callbacks, bot.services.runtime.wake) if callbacks is not None else None
+    return serving(
+        checks, host=settings.http_host, port=settings.http_port, metrics=bot.services.metrics, callbacks=receiver
+    )
 
 
 async def run(settings: Settings) -> None:

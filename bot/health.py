@@ -1,4 +1,5 @@
-"""The optional HTTP server for operators (HTTP_PORT): `GET /healthz` and `GET /metrics` (Prometheus' text).
+"""The optional HTTP server (HTTP_PORT): `GET /healthz`, `GET /metrics` (Prometheus' text) and, with
+PUBLIC_BASE_URL, `POST /callbacks/{backend}/{token}` for providers that push their progress.
 
 `/healthz` answers 200 with `{"status": "ok", ...}` when the gateway is connected (every shard this process
 runs), the database answers a write, and the job runtime's heartbeat is fresh; 503 with `{"status": "unhealthy",
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.callbacks import CallbackAddresses
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,35 @@ async def _database_problem(checks: HealthChecks) -> str | None:
     return None
 
 
-def health_app(checks: HealthChecks, metrics: Metrics | None = None) -> web.Application:
+@dataclass(frozen=True, slots=True)
+class CallbackReceiver:
+    """`POST /callbacks/{backend}/{token}`: a provider's push for the job the token names wakes its polling."""
+
+    addresses: CallbackAddresses
+    wake: Callable[[int], bool]
+
+
+# A provider's push is small JSON; the bot does not act on it (it re-reads the task), so larger is refused.
+CALLBACK_MAX_BYTES = 256 * 1024
+
+
+def _callback_route(receiver: CallbackReceiver) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def callback(request: web.Request) -> web.Response:
+        job_id = receiver.addresses.job_of(request.match_info["token"])
+        if request.match_info["backend"] != receiver.addresses.backend or job_id is None:
+            return web.json_response({"status": "unknown"}, status=404)
+        if request.content_length is not None and request.content_length > CALLBACK_MAX_BYTES:
+            return web.json_response({"status": "too large"}, status=413)
+        woken = receiver.wake(job_id)
+        log.info("job=%d phase=callback backend=%s woken=%s", job_id, receiver.addresses.backend, woken)
+        return web.json_response({"status": "received"})
+
+    return callback
+
+
+def health_app(
+    checks: HealthChecks, metrics: Metrics | None = None, callbacks: CallbackReceiver | None = None
+) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         problems = [problem for problem in (checks.gateway(), checks.heartbeat()) if problem]
         if (database := await _database_problem(checks)) is not None:
@@ -55,8 +85,10 @@ def health_app(checks: HealthChecks, metrics: Metrics | None = None) -> web.Appl
             return web.json_response({"status": "unhealthy", "problems": problems}, status=503)
         return web.json_response({"status": "ok", "checks": ["gateway", "database", "heartbeat"]})
 
-    app = web.Application()
+    app = web.Application(client_max_size=CALLBACK_MAX_BYTES)
     app.router.add_get("/healthz", healthz)
+    if callbacks is not None:
+        app.router.add_post("/callbacks/{backend}/{token}", _callback_route(callbacks))
     if metrics is not None:
         app.router.add_get("/metrics", _exposition(metrics))
     return app
@@ -70,9 +102,17 @@ def _exposition(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Respo
 
 
 @asynccontextmanager
-async def serving(checks: HealthChecks, *, host: str, port: int, metrics: Metrics | None = None) -> AsyncIterator[None]:
-    """Serves /healthz (and /metrics, given `metrics`) on host:port until the block ends."""
-    runner = web.AppRunner(health_app(checks, metrics), access_log=None)
+async def serving(
+    checks: HealthChecks,
+    *,
+    host: str,
+    port: int,
+    metrics: Metrics | None = None,
+    callbacks: CallbackReceiver | None = None,
+) -> AsyncIterator[None]:
+    """Serves /healthz (and /metrics, given `metrics`; the callbacks, given `callbacks`) on host:port until the
+    block ends."""
+    runner = web.AppRunner(health_app(checks, metrics, callbacks), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

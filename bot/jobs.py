@@ -58,6 +58,7 @@ class PollWatch:
 
     pending: set[str]
     profile: str = ""
+    job_id: int | None = None
     started: float = field(default_factory=time.monotonic)
     sibling_done: bool = False
     updates: asyncio.Queue[PollUpdate | MusicApiError] = field(default_factory=asyncio.Queue)
@@ -82,6 +83,7 @@ class JobPoller:
         self._batch_size = backend.capabilities.poll_batch_size or batch_size
         self._watches: set[PollWatch] = set()
         self._last_polled: dict[str, float] = {}
+        self._woken: dict[str, float] = {}  # keys a callback made due sooner, and when
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Nothing learned yet: a song is far for two slow paces (20 s by default; Suno-shaped APIs rarely
@@ -100,11 +102,13 @@ class JobPoller:
             self._task = None
 
     @contextlib.contextmanager
-    def watch(self, keys: Iterable[str], *, profile: str = "", age: float = 0.0) -> Iterator[PollWatch]:
+    def watch(
+        self, keys: Iterable[str], *, profile: str = "", age: float = 0.0, job_id: int | None = None
+    ) -> Iterator[PollWatch]:
         """Subscribes to the keys until the block exits (`age`: seconds since the job was submitted); the
         first poll of a key comes one pace after it is watched."""
         now = time.monotonic()
-        subscription = PollWatch(pending=set(keys), profile=profile, started=now - max(0.0, age))
+        subscription = PollWatch(pending=set(keys), profile=profile, started=now - max(0.0, age), job_id=job_id)
         for key in subscription.pending:
             self._last_polled.setdefault(key, now)
         self._watches.add(subscription)
@@ -115,6 +119,20 @@ class JobPoller:
             self._watches.discard(subscription)
             for key in subscription.pending:
                 self._last_polled.pop(key, None)
+                self._woken.pop(key, None)
+
+    def wake(self, job_id: int) -> bool:
+        """The job's pending keys are due now (a provider said something changed), or one fast pace after their
+        last poll if that is later: however many callbacks arrive, a key is polled at most once per fast pace.
+        False when this process is not following the job."""
+        now = time.monotonic()
+        watches = [watch for watch in self._watches if watch.job_id == job_id]
+        for watch in watches:
+            for key in watch.pending:
+                self._woken[key] = max(now, self._last_polled.get(key, now) + self._fast_interval)
+        if watches:
+            self._changed.set()
+        return bool(watches)
 
     def next_due(self, watch: PollWatch, last: float) -> float:
         """When a key of this watch polled at `last` is next due: one fast pace later once it is close, else
@@ -127,7 +145,7 @@ class JobPoller:
         due: dict[str, float] = {}
         for watch in self._watches:
             for key in watch.pending:
-                at = self.next_due(watch, self._last_polled.get(key, now))
+                at = min(self.next_due(watch, self._last_polled.get(key, now)), self._woken.get(key, math.inf))
                 due[key] = min(due.get(key, at), at)
         return due
 
@@ -167,6 +185,7 @@ class JobPoller:
     async def _poll(self, keys: list[str], now: float) -> None:
         for key in keys:
             self._last_polled[key] = now
+            self._woken.pop(key, None)
         batches = [keys[i : i + self._batch_size] for i in range(0, len(keys), self._batch_size)]
         await asyncio.gather(*(self._poll_batch(batch) for batch in batches))
 

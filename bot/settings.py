@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # The operators' HTTP endpoint (GET /healthz); unset = no server.
     http_port: int | None = Field(default=None, ge=1, le=65535)
     http_host: str = "127.0.0.1"
+    # Where the world reaches that server (a reverse proxy's https address): with it, providers that push their
+    # progress (sunoapi) are given a per-job callback address under it, and each push wakes that job's polling.
+    public_base_url: str | None = None
 
     default_daily_limit: int = Field(default=20, ge=-1)
     default_monthly_limit: int = Field(default=300, ge=-1)
@@ -112,6 +115,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be an address like https://bot.example.org (or with a path prefix)")
+        return value.rstrip("/")
+
     @field_validator("blocklist_file")
     @classmethod
     def _check_blocklist_file(cls, value: Path | None) -> Path | None:
@@ -157,6 +170,12 @@ class Settings(BaseSettings):
             outside = [shard for shard in self.shard_ids if shard >= self.shard_count]
             if outside:
                 raise ValueError(f"SHARD_IDS {outside} are not below SHARD_COUNT {self.shard_count}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_public_base_url_has_a_server(self) -> Settings:
+        if self.public_base_url is not None and self.http_port is None:
+            raise ValueError("PUBLIC_BASE_URL needs HTTP_PORT (the server the callbacks arrive at)")
         return self
 
     @field_validator("allowed_guild_ids", mode="before")

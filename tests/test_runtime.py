@@ -63,7 +63,9 @@ class RecordingBackend:
     name: str = "test-backend"
     capabilities: Capabilities = CAPABILITIES
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
         self.calls.append("submit")
         answer = self.submits.popleft()
         if isinstance(answer, Exception):

@@ -42,6 +42,9 @@ def test_absolute_database_url() -> None:
         ({"discord_token": "t", "aiml_api_key": "k", "poll_interval_seconds": 0}, "POLL_INTERVAL_SECONDS is invalid"),
         ({"discord_token": "t", "aiml_api_key": "k", "music_backend": "nope"}, "MUSIC_BACKEND is invalid"),
         ({"discord_token": "t", "aiml_api_key": "k", "unknown_knob": 1}, "UNKNOWN_KNOB is not a setting"),
+        ({"discord_token": "t", "aiml_api_key": "k", "public_base_url": "ftp://x"}, "PUBLIC_BASE_URL is invalid"),
+        ({"discord_token": "t", "aiml_api_key": "k", "public_base_url": "https://bot.example"}, "needs HTTP_PORT"),
+        ({"discord_token": "t", "aiml_api_key": "k", "blocklist_file": "/nonexistent"}, "BLOCKLIST_FILE is invalid"),
     ],
 )
 def test_bad_settings_name_the_variable(values: dict[str, object], expected: str) -> None:

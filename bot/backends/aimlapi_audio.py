@@ -125,7 +125,9 @@ class AimlAudioBackend:
             request_timeout=config.request_timeout,
         )
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
         """Always asynchronous: there is no wait_audio here, the generation id is polled."""
         payload = await self._http.request("POST", "/v2/generate/audio", json_body=request_body(request))
         generation_id = text_field(payload.get("id")) if isinstance(payload, dict) else ""

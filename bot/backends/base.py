@@ -58,6 +58,8 @@ class Capabilities:
     writes_titles: bool
     # Poll keys per request: None means the POLL_BATCH_SIZE setting; 1 for APIs that poll one task at a time.
     poll_batch_size: int | None = None
+    # The provider pushes progress to a callback URL (each push wakes the job's polling; bot/callbacks.py).
+    pushes_progress: bool = False
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -103,7 +105,12 @@ class MusicBackend(Protocol):
     name: str
     capabilities: Capabilities
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission: ...
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
+        """`callback_url`: this job's own address on the bot's HTTP server, for providers that push their
+        progress there (a push only wakes the job's polling); None when the bot has no public address."""
+        ...
 
     async def poll(self, keys: Sequence[str]) -> list[PollUpdate]: ...
 

@@ -26,9 +26,11 @@ class MeteredBackend:
         self._metrics = metrics
         self._cost = cost_per_generation
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
         with self._metrics.upstream_request(self.name, "generate"):
-            submission = await self._backend.submit(request, wait_audio=wait_audio)
+            submission = await self._backend.submit(request, wait_audio=wait_audio, callback_url=callback_url)
         self._metrics.generation_accepted(self.name, self._cost)
         return submission
 

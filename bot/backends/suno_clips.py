@@ -77,7 +77,9 @@ class SunoClipsBackend:
         self._wait_audio_timeout = config.wait_audio_timeout
         self._request_timeout = config.request_timeout
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
         body: dict[str, Any] = {"prompt": request.prompt, "make_instrumental": request.instrumental}
         waiting = wait_audio and self._routes.wait_audio
         if self._routes.wait_audio:

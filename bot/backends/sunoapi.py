@@ -58,6 +58,7 @@ CAPABILITIES = Capabilities(
     cover_art=True,
     writes_titles=True,
     poll_batch_size=1,
+    pushes_progress=True,
 )
 # kie.ai refuses a generate without `callBackUrl` (422 "Please enter callBackUrl", since June 2026). The bot polls
 # either way, so when the operator configured no receiver it names one that can never resolve (RFC 2606 `.invalid`).
@@ -177,10 +178,14 @@ class SunoTaskBackend:
         )
         self._callback_url = config.callback_url
 
-    async def submit(self, request: GenerationRequest, *, wait_audio: bool) -> Submission:
+    async def submit(
+        self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None
+    ) -> Submission:
         """Always asynchronous: the task id comes back at once and the record is polled."""
         data = unwrap(
-            await self._http.request("POST", "/api/v1/generate", json_body=request_body(request, self._callback_url))
+            await self._http.request(
+                "POST", "/api/v1/generate", json_body=request_body(request, callback_url or self._callback_url)
+            )
         )
         task_id = text_field(data.get("taskId")) if isinstance(data, dict) else ""
         if not task_id:

@@ -60,6 +60,8 @@ class RunContext:
     own_origin: str = ""  # the backend's base URL: what it serves is fetched even from a private address
     # A queued job takes a free slot if first in its server's line: None once started, else its place.
     start_queued: Callable[[Job], Awaitable[int | None]] | None = None
+    # This job's address for the provider's progress pushes (bot/callbacks.py), when the bot has one.
+    callback_url: Callable[[int], str] | None = None
 
 
 @dataclass(eq=False)
@@ -231,7 +233,11 @@ class JobRun:
         sent = time.monotonic()
         try:
             submission = await retry(
-                lambda: context.backend.submit(job.request, wait_audio=context.wait_audio),
+                lambda: context.backend.submit(
+                    job.request,
+                    wait_audio=context.wait_audio,
+                    callback_url=context.callback_url(job.id) if context.callback_url else None,
+                ),
                 backoff=context.backoff,
                 should_retry=lambda error: (
                     isinstance(error, MusicApiError) and error.nothing_created and error.retryable
@@ -317,7 +323,7 @@ class JobRun:
             submitted = self._deadline - context.deadline
             profile = f"{self.job.backend}:{self.job.request.model or ''}"  # songs alike take alike long
             age = (context.clock() - submitted).total_seconds()
-            with context.poller.watch(self._pending, profile=profile, age=age) as watch:
+            with context.poller.watch(self._pending, profile=profile, age=age, job_id=self.job.id) as watch:
                 while self._pending and not self._cancelled.is_set():
                     remaining = (self._deadline - context.clock()).total_seconds()
                     if remaining <= 0:

@@ -69,6 +69,7 @@ class JobRuntime:
         own_origin: str = "",
         check_request: RequestCheck | None = None,
         metrics: Metrics | None = None,
+        callback_url: Callable[[int], str] | None = None,
     ) -> None:
         self.jobs = jobs
         self._check_request = check_request
@@ -106,6 +107,7 @@ class JobRuntime:
             progress_interval=progress_interval,
             own_origin=own_origin,
             start_queued=lambda job: quota.start_queued(job.id, job.requester.guild_id, owner),
+            callback_url=callback_url,
         )
         self._accepting = True
         self._held: set[int] = set()  # admitted or running here: their leases are kept alive
@@ -176,6 +178,11 @@ class JobRuntime:
             self._held.discard(job_id)
             self._cancels.pop(job_id, None)
             self._held_changed.set()
+
+    def wake(self, job_id: int) -> bool:
+        """A provider pushed news of the job: its next poll comes now (at most once per fast pace). False when
+        this process is not following it (another process is, or it is over): its polling goes on as it was."""
+        return self._poller.wake(job_id)
 
     def start(self, job: Job, target: DeliveryTarget, *, resumed: bool = False) -> asyncio.Task[JobOutcome | None]:
         """Runs the job in the background; the task is kept so it is not garbage-collected mid-flight."""

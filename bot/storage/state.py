@@ -19,3 +19,9 @@ class BotStateStore:
                ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
             (key, value),
         )
+
+    async def set_if_absent(self, key: str, value: str) -> None:
+        """Keeps the value already there: the first writer wins, however many race."""
+        await self._database.execute(
+            "INSERT INTO bot_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value)
+        )

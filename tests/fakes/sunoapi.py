@@ -17,7 +17,8 @@ Choices where the provider docs are vague (documented here and in the report):
 - each generate costs ``credits_per_task`` credits at submit (never refunded); too few credits → code 429;
 - ``callBackUrl`` is required (kie.ai answers 422 "Please enter callBackUrl" without it, live since June 2026)
   unless ``require_callback_url=False`` (sunoapi.org's older behaviour); unknown body fields are ignored;
-- over-long fields → code 413 with msg ``"<field> too long (max N characters)"``.
+- over-long fields → code 413 with msg ``"<field> too long (max N characters)"``;
+- each stage is also POSTed to ``callBackUrl`` when it is a loopback address (tests/fakes/sunoapi_callbacks.py).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class FakeSunoTaskApi(SunoTaskApiControls):
             return self._envelope(429, INSUFFICIENT_CREDITS_MESSAGE, None)
         self.credits -= self.credits_per_task
         task = self._create_task(body)
+        self.callbacks.follow(task)
         return self._envelope(200, SUCCESS_MESSAGE, {"taskId": task.id})
 
     async def _handle_record(self, request: web.Request) -> web.StreamResponse:
@@ -288,6 +290,13 @@ class FakeSunoTaskApi(SunoTaskApiControls):
         if located is None:
             return None
         return self._song_view(*located)
+
+    def _callback_songs(self, task: FakeTask) -> list[dict[str, Any]]:
+        """The songs as a callback carries them: record-info's, in snake_case."""
+        response = self._record_view(task)["response"] or {}
+        renamed = {"audioUrl": "audio_url", "streamAudioUrl": "stream_audio_url", "imageUrl": "image_url"}
+        renamed |= {"modelName": "model_name"}
+        return [{renamed.get(key, key): value for key, value in song.items()} for song in response.get("sunoData", [])]
 
     def _record_view(self, task: FakeTask) -> dict[str, Any]:
         status, _, failed = self._stage(task)

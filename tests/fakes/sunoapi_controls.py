@@ -13,6 +13,7 @@ from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer, RecordedRequest
 from tests.fakes.music_api_wire import _fake_mp3
+from tests.fakes.sunoapi_callbacks import CallbackPusher
 from tests.fakes.sunoapi_shapes import (
     ENVELOPE_MESSAGES,
     PLAIN_TEXT_500_BODY,
@@ -64,6 +65,14 @@ class SunoTaskApiControls(LoopbackServer):
         self._interceptions: dict[str, deque[Interception]] = {route: deque() for route in ROUTES}
         self._songs: dict[str, tuple[FakeTask, int]] = {}
         self._closing = asyncio.Event()
+        self.callbacks = CallbackPusher(self.status_of, self._callback_songs)
+
+    def _callback_songs(self, task: FakeTask) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        await self.callbacks.stop()
+        await super().stop()
 
     # ---------------------------------------------------------------- control surface
 
