@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.clock import Clock, utc_now
 from bot.models import Job
+from bot.privacy import PrivacyService
 from bot.quota import QuotaService
 from bot.runtime import DeliveryTarget, JobRuntime, TargetFactory
 from bot.settings import Settings
@@ -28,7 +29,14 @@ log = logging.getLogger(__name__)
 IDENTIFY_LATENESS = timedelta(seconds=0.5)
 IDENTIFY_BOOKINGS = 5
 
-EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.buttons", "cogs.voting", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.music",
+    "cogs.buttons",
+    "cogs.voting",
+    "cogs.admin",
+    "cogs.privacy",
+    "cogs.song_deletion",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,7 @@ class Services:
     runtime: JobRuntime
     quota: QuotaService
     voting: VotingService
+    privacy: PrivacyService
     state: BotStateStore
     coordination: CoordinationStore
     clock: Clock

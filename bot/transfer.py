@@ -31,6 +31,8 @@ COPIED_TABLES = (
     "guild_limits",
     "blocked_members",
     "moderation_log",
+    "departed_guilds",
+    "forgotten_requests",
     "bot_state",
 )
 # Coordination between running processes: meaningless once the bot is stopped, so not copied.

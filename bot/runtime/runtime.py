@@ -1,6 +1,5 @@
-"""The job runtime: admits jobs, runs each as a JobRun task, and owns the background work that keeps them
-moving: the poller, the heartbeat that keeps this process's leases, the loop that takes over jobs whose lease
-ran out, and the drain at shutdown."""
+"""The job runtime: admits jobs, runs each as a JobRun task, and owns the background work: the poller, the heartbeat
+of this process's leases, the takeover of jobs whose lease ran out, data retention, and the drain at shutdown."""
 
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from bot.retry import Backoff
 from bot.runtime.clip_delivery import ClipDeliverer, Download
 from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause
 from bot.runtime.requests import validate_request
+from bot.runtime.retention import DataRetention
 from bot.runtime.run import JobRun, RunContext
 from bot.storage import JobStore, is_transient_storage_error
 
@@ -46,11 +46,9 @@ class Reservation:
         self._runtime = runtime
 
     async def remember_response_message(self, message_id: int) -> bool:
-        """Best effort: without it only the progress edits after a restart are lost, never the job.
-
-        False when another process has taken the job over meanwhile (this one's lease ran out: it was stopped or
-        stalled): the job is that process's now, to run or to give back, and this one must do neither.
-        """
+        """Best effort: without it only the progress edits after a restart are lost, never the job. False when
+        another process has taken the job over meanwhile (this one's lease ran out: it was stopped or stalled):
+        the job is that process's now, to run or to give back, and this one must do neither."""
         try:
             await self._runtime.jobs.set_response_message(self.job.id, self._runtime.owner, message_id)
         except JobTakenOverError:
@@ -70,12 +68,10 @@ class Reservation:
 
 
 class JobRuntime:
-    """Every paid job of this process, from admission to outcome, and the loops that finish the others.
-
-    Jobs live in the database and belong to the process holding their lease (`owner`, kept alive by the
-    heartbeat every third of `lease_seconds`); a job whose lease ran out (its process died, or stopped) is
-    taken over, in one statement, by whichever process looks first.
-    """
+    """Every paid job of this process, from admission to outcome, and the loops that finish the others. Jobs live in
+    the database and belong to the process holding their lease (`owner`, kept alive by the heartbeat every third of
+    `lease_seconds`); a job whose lease ran out (its process died, or stopped) is taken over, in one statement, by
+    whichever process looks first. `retention`: the loop that erases data past DATA_RETENTION_DAYS."""
 
     def __init__(
         self,
@@ -98,8 +94,10 @@ class JobRuntime:
         redelivery_interval: float = 60.0,
         download_timeout: float = 300.0,
         own_origin: str = "",
+        retention: DataRetention | None = None,
     ) -> None:
         self.jobs = jobs
+        self._retention = retention
         self.owner = owner
         self._backend = backend
         self._quota = quota
@@ -220,15 +218,16 @@ class JobRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self, target_for: TargetFactory, ready: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-        """The background work, from entry to exit: the poller, the heartbeat, and (once `ready`: Discord is
-        connected) the loop that takes over unfinished jobs. On exit every run still going is stopped where it
-        is; its lease runs out and the job is finished by the next process."""
+        """The background work, from entry to exit: the poller, the heartbeat, retention, and (once `ready`: Discord
+        is connected) the takeover loop. On exit every run still going stops where it is, for the next process."""
         await self._learn_recent_durations()
         self._poller.start()
         loops = [
             asyncio.create_task(self._heartbeat(), name="job-leases"),
             asyncio.create_task(self._keep_jobs_moving(target_for, ready), name="job-takeover"),
         ]
+        if self._retention is not None:
+            loops.append(asyncio.create_task(self._retention.run(), name="data-retention"))
         try:
             yield
         finally:
