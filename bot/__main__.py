@@ -28,14 +28,18 @@ from bot.health import CallbackReceiver, HealthChecks, serving
 from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
 from bot.metrics import Metrics
+from bot.privacy import PrivacyService
 from bot.quota import QuotaService
 from bot.retry import Backoff
 from bot.rules import BlocklistFileError, ModerationRules, OperatorBlocklist
 from bot.runtime import JobRuntime
+from bot.runtime.retention import DataRetention
 from bot.settings import Settings
 from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
 from bot.storage.coordination import CoordinationStore
 from bot.storage.database import DatabaseOpenError, MigrationError, is_postgres_url
+from bot.storage.erasure import ErasureStore
+from bot.storage.privacy import PrivacyStore
 from bot.storage.rules import RuleStore
 from bot.voting import VotingService
 
@@ -138,11 +142,19 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             check_request=rules.check_request,
             metrics=metrics,
             callback_url=callbacks.url_for if callbacks is not None else None,
+            retention=DataRetention(
+                ErasureStore(database),
+                clock=clock,
+                days=settings.data_retention_days,
+                cooldown_horizon=settings.cooldown_horizon,
+                interval=settings.retention_interval_seconds,
+            ),
         )
         services = Services(
             runtime=runtime,
             quota=quota,
             voting=VotingService(VoteStore(database), clock=clock),
+            privacy=PrivacyService(PrivacyStore(database), clock=clock, cooldown_horizon=settings.cooldown_horizon),
             state=BotStateStore(database),
             coordination=CoordinationStore(database, owner=settings.instance_id),
             rules=rules,

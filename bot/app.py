@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.clock import Clock, utc_now
 from bot.metrics import Metrics
 from bot.models import Job
+from bot.privacy import PrivacyService
 from bot.quota import QuotaService
 from bot.rules import ModerationRules
 from bot.runtime import DeliveryTarget, JobRuntime, TargetFactory
@@ -30,7 +31,14 @@ log = logging.getLogger(__name__)
 IDENTIFY_LATENESS = timedelta(seconds=0.5)
 IDENTIFY_BOOKINGS = 5
 
-EXTENSIONS: tuple[str, ...] = ("cogs.music", "cogs.buttons", "cogs.voting", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.music",
+    "cogs.buttons",
+    "cogs.voting",
+    "cogs.admin",
+    "cogs.privacy",
+    "cogs.song_deletion",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,7 @@ class Services:
     runtime: JobRuntime
     quota: QuotaService
     voting: VotingService
+    privacy: PrivacyService
     state: BotStateStore
     coordination: CoordinationStore
     rules: ModerationRules

@@ -71,6 +71,9 @@ class PollWatch:
             return await self.updates.get()
 
 
+EARLY_WAKES = 1024
+
+
 class JobPoller:
     """Polls the pending keys of all watches, each at its pace, in requests of up to the batch size."""
 
@@ -84,6 +87,8 @@ class JobPoller:
         self._watches: set[PollWatch] = set()
         self._last_polled: dict[str, float] = {}
         self._woken: dict[str, float] = {}  # keys a callback made due sooner, and when
+        # Jobs woken before they were watched (a push racing the submit's answer): their first poll comes at once.
+        self._early: dict[int, float] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Nothing learned yet: a song is far for two slow paces (20 s by default; Suno-shaped APIs rarely
@@ -111,6 +116,9 @@ class JobPoller:
         subscription = PollWatch(pending=set(keys), profile=profile, started=now - max(0.0, age), job_id=job_id)
         for key in subscription.pending:
             self._last_polled.setdefault(key, now)
+        if job_id is not None and now - self._early.pop(job_id, -math.inf) < self._interval:
+            for key in subscription.pending:
+                self._woken[key] = now
         self._watches.add(subscription)
         self._changed.set()
         try:
@@ -132,7 +140,16 @@ class JobPoller:
                 self._woken[key] = max(now, self._last_polled.get(key, now) + self._fast_interval)
         if watches:
             self._changed.set()
+        else:
+            self._remember_early(job_id, now)
         return bool(watches)
+
+    def _remember_early(self, job_id: int, now: float) -> None:
+        """Keeps a wake for a job not watched yet for one slow pace (bounded: older ones go first)."""
+        for old, at in list(self._early.items()):
+            if now - at >= self._interval or len(self._early) >= EARLY_WAKES:
+                del self._early[old]
+        self._early[job_id] = now
 
     def next_due(self, watch: PollWatch, last: float) -> float:
         """When a key of this watch polled at `last` is next due: one fast pace later once it is close, else

@@ -144,6 +144,7 @@ class Job:
     owner: str | None = None  # the process (INSTANCE_ID) holding the job's lease, or the last one that did
     cancel_requested_by: int | None = None  # the member who asked to cancel it
     queued: bool = False  # waiting in its server's line for a slot (max_concurrent running)
+    erased: bool = False  # its words are gone (forget-me, DATA_RETENTION_DAYS): it cannot be made again
 
 
 class VoteChoice(StrEnum):
@@ -192,6 +193,12 @@ class PostedClip:
 
 UNLIMITED = -1
 """The sentinel for "no limit" in every count limit; 0 switches generation off."""
+
+MAX_COOLDOWN_SECONDS = 604_800
+"""The longest cooldown a moderator can set (7 days)."""
+
+FORGOTTEN_MEMBER = 0
+"""Who a request, its ledger rows and a cancel name once their member asked to be forgotten; no Discord id is 0."""
 
 
 @dataclass(frozen=True, slots=True)

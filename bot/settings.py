@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.backends import ADAPTERS, AdapterSpec, BackendConfig, adapter, adapters
-from bot.models import OperatorLimits, QuotaLimits
+from bot.models import MAX_COOLDOWN_SECONDS, OperatorLimits, QuotaLimits
 from bot.storage.database import is_postgres_url, sqlite_path
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -107,6 +108,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     # A file of phrases refused in every server (one per line, `#` starts a comment); re-read when it changes.
     blocklist_file: Path | None = None
+    # Prompts and lyrics of finished jobs older than this, and the data of servers the bot left this long ago,
+    # are erased (unset: kept for ever); the loop that does it looks every RETENTION_INTERVAL_SECONDS.
+    data_retention_days: int | None = Field(default=None, ge=1)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator(*BACKEND_BASE_URL_SETTINGS)
     @classmethod
@@ -276,6 +281,11 @@ class Settings(BaseSettings):
             ceilings=self.ceilings,
             allowed_guilds=self.allowed_guild_ids,
         )
+
+    @property
+    def cooldown_horizon(self) -> timedelta:
+        """The longest any member's cooldown can last: what a moderator may set, or the default if longer."""
+        return timedelta(seconds=max(MAX_COOLDOWN_SECONDS, self.default_cooldown_seconds))
 
     @property
     def temp_audio_dir(self) -> Path:

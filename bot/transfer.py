@@ -33,6 +33,8 @@ COPIED_TABLES = (
     "moderation_log",
     "blocked_phrases",
     "allowed_channels",
+    "departed_guilds",
+    "forgotten_requests",
     "bot_state",
 )
 # Coordination between running processes: meaningless once the bot is stopped, so not copied.

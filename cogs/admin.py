@@ -1,4 +1,4 @@
-"""`/music-admin` for moderators (limits, usage, blocks) and `/music-quota` for everyone."""
+"""`/music-admin` for moderators (limits, usage, blocks, deleting a song) and `/music-quota` for everyone."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from discord.ext import commands
 from bot.app import MusicBot
 from bot.backends import adapters
 from bot.errors import InvalidRequestError, RuleLimitError
-from bot.models import Requester
+from bot.models import MAX_COOLDOWN_SECONDS, Requester
+from bot.privacy import PrivacyService
 from bot.quota import QuotaService, UsagePeriod
 from bot.rules import PHRASE_MAX_CHARS, ModerationRules
 from cogs.quota_render import render_limits, render_quota_status, render_usage
 from cogs.render import quote_user_text
 from cogs.rules_render import render_channels, render_phrases
+from cogs.song_deletion import delete_song_by_reference
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,17 @@ class AdminCog(commands.Cog):
     )
     channels = app_commands.Group(name="channels", description="The channels where /music works", parent=admin)
 
-    def __init__(self, quota: QuotaService, rules: ModerationRules, costs: Mapping[str, tuple[int, str]]) -> None:
+    def __init__(
+        self,
+        quota: QuotaService,
+        rules: ModerationRules,
+        costs: Mapping[str, tuple[int, str]],
+        privacy: PrivacyService,
+    ) -> None:
         self.quota_service = quota
         self.rules = rules
         self.costs = costs  # each backend's price of one generation and its unit, for the usage report
+        self.privacy = privacy
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         if interaction.guild_id is None:
@@ -71,7 +80,7 @@ class AdminCog(commands.Cog):
         daily: Count | None = None,
         monthly: Count | None = None,
         per_member_daily: Count | None = None,
-        cooldown_seconds: app_commands.Range[int, 0, 604_800] | None = None,
+        cooldown_seconds: app_commands.Range[int, 0, MAX_COOLDOWN_SECONDS] | None = None,
         max_concurrent: Count | None = None,
         max_queued: Count | None = None,
     ) -> None:
@@ -177,6 +186,11 @@ class AdminCog(commands.Cog):
         if await self.rules.remove_channel(channel.guild.id, channel.id, actor_id=None):
             log.info("guild=%d channel=%d was deleted; removed from the allowed channels", channel.guild.id, channel.id)
 
+    @admin.command(name="delete-song", description="Delete one of the bot's songs: its message, votes and record")
+    @app_commands.describe(message="The song's message link (Copy Message Link) or id")
+    async def delete_song(self, interaction: Interaction, message: app_commands.Range[str, 1, 200]) -> None:
+        await delete_song_by_reference(interaction, self.privacy, message)
+
 
 class QuotaCog(commands.Cog):
     def __init__(self, quota: QuotaService) -> None:
@@ -194,5 +208,5 @@ class QuotaCog(commands.Cog):
 
 async def setup(bot: MusicBot) -> None:
     costs = {name: (bot.settings.cost_of(name), spec.cost_unit) for name, spec in adapters().items()}
-    await bot.add_cog(AdminCog(bot.services.quota, bot.services.rules, costs))
+    await bot.add_cog(AdminCog(bot.services.quota, bot.services.rules, costs, bot.services.privacy))
     await bot.add_cog(QuotaCog(bot.services.quota))

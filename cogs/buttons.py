@@ -23,6 +23,7 @@ Button = discord.ui.Button[discord.ui.View]
 LYRICS_EMBED_LIMIT = 4096
 TALLY_CATCH_UP_EDITS = 3
 _VOTE_EMOJI = {VoteChoice.UP: "👍", VoteChoice.DOWN: "👎"}
+ERASED_LYRICS = "This song's lyrics are no longer in the bot's records (erased for privacy)."
 
 
 @runtime_checkable
@@ -122,7 +123,9 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
         try:
             clip = await interaction.client.services.voting.clip_for_buttons(self.job_id, self.position)
             lyrics = clip.lyrics.strip()
-            if not lyrics:
+            if clip.erased:
+                await interaction.response.send_message(ERASED_LYRICS, ephemeral=True)
+            elif not lyrics:
                 await interaction.response.send_message("This song has no lyrics (instrumental).", ephemeral=True)
             elif len(lyrics) <= LYRICS_EMBED_LIMIT:
                 embed = discord.Embed(title=fit(clip.title, 256), description=lyrics)

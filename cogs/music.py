@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.backends import Instrumental, ModelSpec
+from bot.errors import UserFacingError
 from bot.models import GenerationMode, GenerationRequest
 from bot.runtime import JobRuntime, custom_mode_model
 from bot.tree import answer_error
@@ -21,6 +22,7 @@ Interaction = discord.Interaction[MusicBot]
 # Discord's own caps; the active backend's (smaller) limits are applied by the core, with a clear message.
 PROMPT_MAX = 2000
 TEXT_INPUT_MAX = 4000
+ERASED_REQUEST = "This song's prompt is no longer in the bot's records (erased for privacy), so it can't be made again."
 
 
 class CustomSongModal(discord.ui.Modal, title="Custom song"):
@@ -85,6 +87,8 @@ class MusicCog(commands.Cog):
     async def again(self, interaction: Interaction, job_id: int) -> None:
         """The Again button: the same prompt and options, for (and charged to) whoever clicked."""
         job = await self.runtime.job(job_id)
+        if job.erased:
+            raise UserFacingError(ERASED_REQUEST)
         await start_generation(self.bot, self.runtime, interaction, job.request)
 
     @app_commands.command(name="music", description="Turn a description into two songs")

@@ -8,7 +8,7 @@ from datetime import datetime
 import discord
 
 from bot.errors import QuotaExceededError
-from bot.models import CEILING_NAMES, UNLIMITED, BudgetStatus, GuildLimits, LimitChange, UsageReport
+from bot.models import CEILING_NAMES, FORGOTTEN_MEMBER, UNLIMITED, BudgetStatus, GuildLimits, LimitChange, UsageReport
 from bot.quota import QuotaStatus, UsagePeriod
 
 NOT_ALLOWED_MESSAGE = "This bot's operator has not enabled music generation in this server."
@@ -158,6 +158,10 @@ def render_budget(budget: BudgetStatus) -> str:
     return f"Today (UTC): {today}\nThis month (UTC): {month}"
 
 
+def _member(member_id: int) -> str:
+    return "members who asked to be forgotten" if member_id == FORGOTTEN_MEMBER else f"<@{member_id}>"
+
+
 def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str, tuple[int, str]]) -> discord.Embed:
     """`costs`: each backend's price of one generation and its unit (AI/ML API tokens, Suno credits...)."""
     embed = discord.Embed(title=f"📊 Music usage: {_PERIOD_WORDS[period]}", colour=discord.Colour.blurple())
@@ -173,7 +177,7 @@ def render_usage(report: UsageReport, period: UsagePeriod, *, costs: Mapping[str
     ]
     embed.add_field(name="Spent", value="\n".join(spent) or "nothing", inline=False)
     top = "\n".join(
-        f"{rank}. <@{member}>: {count} generation{'s' if count != 1 else ''}"
+        f"{rank}. {_member(member)}: {count} generation{'s' if count != 1 else ''}"
         for rank, (member, count) in enumerate(report.top_members, start=1)
     )
     embed.add_field(name="Top members", value=top or "nobody yet", inline=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import discord
 
-from bot.models import Clip, FailureReason, GenerationMode, Job, PostedClip
+from bot.models import FORGOTTEN_MEMBER, Clip, FailureReason, GenerationMode, Job, PostedClip
 from bot.runtime import AsLink, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.voting import LeaderboardPeriod
 
@@ -244,7 +244,9 @@ def link_text(text: str, limit: int) -> str:
 
 def _clip_line(clip: PostedClip, prefix: str, *, with_requester: bool) -> str:
     title = link_text(clip.title, 60)
-    requester = f" by <@{clip.requester_id}>" if with_requester else ""
+    requester = ""
+    if with_requester:
+        requester = " by a forgotten member" if clip.requester_id == FORGOTTEN_MEMBER else f" by <@{clip.requester_id}>"
     score = f"{clip.tally.score:+d} (👍 {clip.tally.up} · 👎 {clip.tally.down})"
     when = f"<t:{int(clip.delivered_at.timestamp())}:R>"
     return f"{prefix} [{title}]({jump_url(clip)}){requester} · {score} · {when}"

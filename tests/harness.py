@@ -14,6 +14,7 @@ from bot.app import MusicBot
 from bot.settings import Settings
 from bot.storage import SqliteDatabase
 from tests.clock import FakeClock
+from tests.fakes.discord_models import DEFAULT_MEMBER_PERMISSIONS, MANAGE_GUILD
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.music_api import FakeMusicApi
 
@@ -50,6 +51,17 @@ class RunningBot:
         await self.discord.wait_for(done, timeout=timeout)
         assert interaction.original is not None
         return interaction.original
+
+    async def songs(self, prompt: str, user_id: int | None = None) -> list[FakeMessage]:
+        """Runs `/music` to the end and returns the song messages it posted."""
+        interaction = await self.music(prompt, user_id=user_id)
+        await self.finished(interaction)
+        return interaction.followups
+
+    def moderator(self, name: str = "mod", guild_id: int | None = None) -> int:
+        """A new member with Manage Server (in the test's server unless `guild_id` says another)."""
+        permissions = DEFAULT_MEMBER_PERMISSIONS | MANAGE_GUILD
+        return self.discord.add_member(guild_id or self.guild_id, name=name, permissions=permissions)
 
     async def click(self, message: FakeMessage, button: str, user_id: int) -> FakeInteraction:
         """Clicks one of a clip's buttons ("up", "down", "lyrics" or "again") and waits for the answer."""

@@ -121,3 +121,32 @@ async def test_a_round_that_fails_unexpectedly_does_not_stop_the_polling() -> No
         await poller.stop()
     assert not failures
     assert len(backend.polls_of("a")) >= 2  # it went on after the failed round
+
+
+async def test_a_wake_makes_the_jobs_keys_due_at_once_but_at_most_once_per_fast_pace() -> None:
+    backend = CountingBackend()
+    # One key per request: no free places for other jobs' keys to ride along in.
+    poller = JobPoller(backend, interval=60.0, batch_size=1, fast_interval=0.5)  # type: ignore[arg-type]
+    assert not poller.wake(7)  # not watched yet: remembered for its first poll
+    poller.start()
+    try:
+        with poller.watch(["early"], job_id=7), poller.watch(["a"], job_id=1), poller.watch(["b"], job_id=2):
+            for _ in range(100):
+                if backend.polls_of("early"):
+                    break
+                await asyncio.sleep(0.01)
+            assert len(backend.polls_of("early")) == 1  # at once, not one slow pace (60 s) after it was watched
+            assert poller.wake(1)
+            for _ in range(100):
+                if backend.polls_of("a"):
+                    break
+                await asyncio.sleep(0.01)
+            for _ in range(20):  # a flood of wakes within one fast pace
+                poller.wake(1)
+            await asyncio.sleep(0.2)
+            assert len(backend.polls_of("a")) == 1
+            await asyncio.sleep(0.5)
+            assert len(backend.polls_of("a")) == 2  # the flood's one poll, one fast pace after the last
+            assert backend.polls_of("b") == []  # another job is not woken
+    finally:
+        await poller.stop()

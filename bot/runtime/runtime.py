@@ -1,6 +1,5 @@
-"""The job runtime: admits jobs, runs each as a JobRun task, and owns the background work that keeps them
-moving: the poller, the heartbeat that keeps this process's leases, the loop that takes over jobs whose lease
-ran out, and the drain at shutdown."""
+"""The job runtime: admits jobs, runs each as a JobRun task, and owns the background work: the poller, the heartbeat
+of this process's leases, the takeover of jobs whose lease ran out, data retention, and the drain at shutdown."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from bot.runtime.clip_delivery import ClipDeliverer, Download
 from bot.runtime.outcome import DeliveryTarget, JobOutcome, Pause
 from bot.runtime.requests import validate_request
 from bot.runtime.reservation import Reservation
+from bot.runtime.retention import DataRetention
 from bot.runtime.run import JobRun, RunContext
 from bot.storage import JobStore, is_transient_storage_error
 
@@ -39,12 +39,10 @@ TargetFactory = Callable[[Job], DeliveryTarget]
 
 
 class JobRuntime:
-    """Every paid job of this process, from admission to outcome, and the loops that finish the others.
-
-    Jobs live in the database and belong to the process holding their lease (`owner`, kept alive by the
-    heartbeat every third of `lease_seconds`); a job whose lease ran out (its process died, or stopped) is
-    taken over, in one statement, by whichever process looks first.
-    """
+    """Every paid job of this process, from admission to outcome, and the loops that finish the others. Jobs live in
+    the database and belong to the process holding their lease (`owner`, kept alive by the heartbeat every third of
+    `lease_seconds`); a job whose lease ran out (its process died, or stopped) is taken over, in one statement, by
+    whichever process looks first. `retention`: the loop that erases data past DATA_RETENTION_DAYS."""
 
     def __init__(
         self,
@@ -70,10 +68,12 @@ class JobRuntime:
         check_request: RequestCheck | None = None,
         metrics: Metrics | None = None,
         callback_url: Callable[[int], str] | None = None,
+        retention: DataRetention | None = None,
     ) -> None:
         self.jobs = jobs
         self._check_request = check_request
         self._metrics = metrics or Metrics()
+        self._retention = retention
         self.owner = owner
         self._backend = backend
         self._quota = quota
@@ -204,15 +204,16 @@ class JobRuntime:
 
     @contextlib.asynccontextmanager
     async def running(self, target_for: TargetFactory, ready: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
-        """The background work, from entry to exit: the poller, the heartbeat, and (once `ready`: Discord is
-        connected) the loop that takes over unfinished jobs. On exit every run still going is stopped where it
-        is; its lease runs out and the job is finished by the next process."""
+        """The background work, from entry to exit: the poller, the heartbeat, retention, and (once `ready`: Discord
+        is connected) the takeover loop. On exit every run still going stops where it is, for the next process."""
         await self._learn_recent_durations()
         self._poller.start()
         loops = [
             asyncio.create_task(self._heartbeat(), name="job-leases"),
             asyncio.create_task(self._keep_jobs_moving(target_for, ready), name="job-takeover"),
         ]
+        if self._retention is not None:
+            loops.append(asyncio.create_task(self._retention.run(), name="data-retention"))
         try:
             yield
         finally:

@@ -51,6 +51,7 @@ def _job_from_row(row: Row) -> Job:
         owner=row["owner"],
         cancel_requested_by=row["cancel_requested_by"],
         queued=bool(row["queued"]),
+        erased=row["erased_at"] is not None,
     )
 
 

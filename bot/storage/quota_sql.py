@@ -82,12 +82,17 @@ def _budget_left(d: Dialect) -> str:
 
 # When the member's cooldown ends: their last request that still counts (a refunded one does not) plus the
 # cooldown, in the stored text format (whole seconds moved, the same microseconds kept) so that comparing it
-# with :now as text is exact. NULL without a cooldown or without a request.
+# with :now as text is exact. NULL without a cooldown or without a request. A member who asked to be forgotten
+# is no longer named by their jobs: their last request's time is kept in forgotten_requests instead.
 def _ready_at(d: Dialect) -> str:
     return f"""CASE WHEN lim.cooldown_seconds > 0 THEN (
-               SELECT {d.plus_seconds("created_at", "lim.cooldown_seconds")}
-               FROM jobs WHERE guild_id = :guild AND requester_id = :user AND charged = 1
-               ORDER BY created_at DESC LIMIT 1) END"""
+               SELECT {d.plus_seconds("max(requested_at)", "lim.cooldown_seconds")}
+               FROM (SELECT * FROM (SELECT created_at AS requested_at FROM jobs
+                                    WHERE guild_id = :guild AND requester_id = :user AND charged = 1
+                                    ORDER BY created_at DESC LIMIT 1) AS own
+                     UNION ALL
+                     SELECT requested_at FROM forgotten_requests WHERE guild_id = :guild AND user_id = :user
+                    ) AS requests) END"""
 
 
 # The one quota rule set. `standing` holds every limit's figures; `verdict` names, in the README's order, the

@@ -64,9 +64,16 @@ class ButtonClip:
     requester_id: int
     message_id: int | None
     tally: VoteTally
+    erased: bool = False  # its words were erased (forget-me, DATA_RETENTION_DAYS)
 
 
-def _title(row: Row) -> str:
+def vote_lock(clip_id: str) -> Lock:
+    """Clicks on one clip are decided one at a time, also from several processes; so is erasing its votes."""
+    return Lock(LockSpace.VOTE, zlib.crc32(clip_id.encode()))
+
+
+def row_title(row: Row) -> str:
+    """A clip's title; untitled ones go by their description prompt."""
     return row["title"] or (row["prompt"] if row["mode"] == "description" else "") or "Untitled"
 
 
@@ -75,7 +82,7 @@ def _posted_clip(row: Row) -> PostedClip:
         job_id=row["job_id"],
         position=row["position"],
         clip_id=row["clip_id"],
-        title=_title(row),
+        title=row_title(row),
         lyrics=row["lyrics"],
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
@@ -104,7 +111,7 @@ class VoteStore:
         """The clip at (job, position) once its posting began (its message may not be recorded yet)."""
         row = await self._database.fetch_one(
             """SELECT clips.job_id, clips.position, clips.id AS clip_id, clips.title, clips.lyrics, clips.message_id,
-                      jobs.requester_id, jobs.prompt, jobs.mode,
+                      jobs.requester_id, jobs.prompt, jobs.mode, jobs.erased_at,
                       coalesce(vote_tallies.up, 0) AS up, coalesce(vote_tallies.down, 0) AS down
                FROM clips JOIN jobs ON jobs.id = clips.job_id
                LEFT JOIN vote_tallies ON vote_tallies.clip_id = clips.id
@@ -118,11 +125,12 @@ class VoteStore:
             job_id=row["job_id"],
             position=row["position"],
             clip_id=row["clip_id"],
-            title=_title(row),
+            title=row_title(row),
             lyrics=row["lyrics"],
             requester_id=row["requester_id"],
             message_id=row["message_id"],
             tally=VoteTally(row["up"], row["down"]),
+            erased=row["erased_at"] is not None,
         )
 
     async def toggle(
@@ -130,8 +138,7 @@ class VoteStore:
     ) -> tuple[VoteAction, VoteTally]:
         """Adds, removes (same choice again) or switches the member's vote, and returns the fresh tally."""
         value = choice.value_in_db
-        # Clicks on one clip are decided one at a time, also from several processes.
-        async with self._database.transaction(locks=[Lock(LockSpace.VOTE, zlib.crc32(clip_id.encode()))]) as connection:
+        async with self._database.transaction(locks=[vote_lock(clip_id)]) as connection:
             rows = await connection.fetch_all(
                 "SELECT value FROM votes WHERE clip_id = ? AND user_id = ?", (clip_id, user_id)
             )

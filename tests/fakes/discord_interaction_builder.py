@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tests.fakes.discord_server import FakeDiscord
 
 
+MESSAGE_COMMAND = 3  # application command type of the Apps menu on a message
 _TYPE_BY_REF: dict[type, int] = {UserOption: 6, ChannelOption: 7, RoleOption: 8, AttachmentOption: 11}
 _DICT_REF_KEYS = {"user": 6, "channel": 7, "role": 8}
 
@@ -222,6 +223,21 @@ class InteractionBuilder:
         else:
             raise ValueError(f"no user/role/channel {target_id} for an option of type {option_type}")
         return str(target_id)
+
+    def message_command_data(self, name: str, message: FakeMessage, *, guild_id: int) -> dict[str, Any]:
+        """`data` of a message command (the message's Apps menu): type 3, the message as `target_id`, and the
+        message itself in `resolved.messages`."""
+        command = self._fake.find_command(name, guild_id, command_type=MESSAGE_COMMAND)
+        data: dict[str, Any] = {
+            "id": str(command["id"]) if command else str(self._fake.stable_command_id(name)),
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): self._fake.store.payload(message)}},
+        }
+        if command is not None and command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return data
 
     # --- components and modals ----------------------------------------------------------------------------
 

@@ -276,6 +276,8 @@ class ChannelRoutes:
         channel = fake.channels.get(int(request.match_info["channel_id"]))
         if channel is None:
             raise DiscordHTTPError(404, 10003, "Unknown Channel")
+        if channel.guild_id not in fake.guilds:  # a guild the bot was removed from
+            raise DiscordHTTPError(403, 50001, "Missing Access")
         permissions = fake.guilds[channel.guild_id].permissions_of(fake.bot_user_id)
         if not permissions & VIEW_CHANNEL:
             raise DiscordHTTPError(403, 50001, "Missing Access")

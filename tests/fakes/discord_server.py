@@ -103,6 +103,7 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         self.owner_user_id = self.new_id()
         self.users[self.owner_user_id] = FakeUser(self.owner_user_id, "app-owner")
         self.guilds: dict[int, FakeGuild] = {}
+        self.departed_guilds: dict[int, FakeGuild] = {}  # guilds the bot was removed from (see remove_bot)
         self.channels: dict[int, FakeChannel] = {}
         self.store = MessageStore(self)
         self.interactions: dict[int, FakeInteraction] = {}
@@ -279,11 +280,12 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         """The live (identified or resumed, still open) gateway sessions holding `shard_id`, oldest first."""
         return self.gateway.sessions_for_shard(shard_id)
 
-    def find_command(self, name: str, guild_id: int | None) -> dict[str, Any] | None:
-        """The synced chat-input command a user in `guild_id` would get for `/name` (guild ones first)."""
+    def find_command(self, name: str, guild_id: int | None, *, command_type: int = 1) -> dict[str, Any] | None:
+        """The synced command a user in `guild_id` would get for `name` (guild ones first): chat input (`/name`,
+        type 1) by default, or a user (2) or message (3) command of the Apps menu."""
         for scope in (guild_id, None):
             for command in self.synced_commands.get(scope, []):
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", 1) == command_type:
                     return command
         return None
 

@@ -55,11 +55,25 @@ class WorldBuilding:
         guild.roles[bot_role.id] = bot_role
         guild.members[self.bot_user_id] = FakeMember(bot_user, [bot_role.id], self.now())
         guild.members[self.owner_user_id] = FakeMember(self.users[self.owner_user_id], [], self.now())
-        self.guilds[guild_id] = guild
+        self._join(guild)
+        return guild_id
+
+    def remove_bot(self, guild_id: int) -> None:
+        """The bot is removed from a guild (kicked, or the guild deleted): GUILD_DELETE without `unavailable`,
+        which discord.py reports as on_guild_remove. The guild and its channels are kept aside: the bot can no
+        longer reach them (403 Missing Access) until `add_bot_back`."""
+        self.departed_guilds[guild_id] = self.guilds.pop(guild_id)
+        self.gateway.broadcast("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id, intent=INTENT_GUILDS)
+
+    def add_bot_back(self, guild_id: int) -> None:
+        """Invite the bot again to a guild it was removed from: a GUILD_CREATE, on_guild_join in discord.py."""
+        self._join(self.departed_guilds.pop(guild_id))
+
+    def _join(self, guild: FakeGuild) -> None:
+        self.guilds[guild.id] = guild
         joined = guild.to_payload(bot_user_id=self.bot_user_id)
         del joined["unavailable"]  # a guild joined mid-session has no "unavailable" key: discord.py's guild_join
-        self.gateway.broadcast("GUILD_CREATE", joined, guild_id=guild_id, intent=INTENT_GUILDS)
-        return guild_id
+        self.gateway.broadcast("GUILD_CREATE", joined, guild_id=guild.id, intent=INTENT_GUILDS)
 
     def add_channel(self, guild_id: int, *, name: str = "general") -> int:
         """Add a text channel (no permission overwrites)."""
@@ -149,6 +163,33 @@ class WorldBuilding:
             user_id=user_id,
             app_permissions=app_permissions,
             attachment_size_limit=attachment_size_limit,
+        )
+        return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
+
+    async def invoke_message_command(
+        self,
+        name: str,
+        message_id: int,
+        *,
+        user_id: int,
+        app_permissions: int | None = None,
+        session: SessionChoice = None,
+        to_all_sessions: bool = False,
+    ) -> FakeInteraction:
+        """Run a message command from a message's Apps menu: an APPLICATION_COMMAND interaction whose data has
+        type 3, the message's id as `target_id` and the message in `resolved.messages`."""
+        message = self.message(message_id)
+        if message.ephemeral:
+            raise ValueError("an ephemeral message has no Apps menu")
+        guild_id = self.channels[message.channel_id].guild_id
+        data = self._builder.message_command_data(name, message, guild_id=guild_id)
+        interaction = self._builder.new_interaction(
+            APPLICATION_COMMAND,
+            data,
+            guild_id=guild_id,
+            channel_id=message.channel_id,
+            user_id=user_id,
+            app_permissions=app_permissions,
         )
         return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
 
