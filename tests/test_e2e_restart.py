@@ -211,7 +211,8 @@ async def test_a_second_process_on_the_same_database_finishes_a_dead_ones_job_on
     """Two real bot processes on one SQLite file: the second leaves the first one's live job alone (its lease
     is kept alive), and once the first is killed it takes the job over and delivers each clip once."""
     scenario: Scenario = make_scenario()
-    scenario.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=9.0)
+    # The songs finish only once the first process is gone, however slowly the second one starts.
+    scenario.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=3600.0)
     first = await scenario.start_bot()
     await scenario.music("two bots, one job")
     await scenario.discord.wait_for(lambda: len(query(scenario.database, "SELECT id FROM clips")) == 2, timeout=15)
@@ -223,6 +224,7 @@ async def test_a_second_process_on_the_same_database_finishes_a_dead_ones_job_on
     assert scenario.clip_messages() == []
 
     await first.kill()
+    scenario.api.timings = ClipTimings(queued_after=0.05, streaming_after=0.1, complete_after=0.2)
     await scenario.discord.wait_for(lambda: scenario.jobs()[0]["status"] == "delivered", timeout=30)
     assert_each_clip_posted_once(scenario, 2)
     (taken,) = query(scenario.database, "SELECT owner FROM jobs")
