@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     sunoapi_key: SecretStr | None = None
     sunoapi_base_url: str = "https://api.sunoapi.org"
     sunoapi_callback_url: str | None = None
+    acestep_base_url: str = "http://127.0.0.1:8001"
+    acestep_api_key: SecretStr | None = None  # optional: only when the ACE-Step server was started with one
     wait_audio: bool = True
 
     database_url: str = "sqlite:///data/musicbot.sqlite3"
@@ -219,7 +221,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _require_backend_settings(self) -> Settings:
         key = self.backend_spec.key_setting
-        if key and not self.secret(key):
+        if key and self.backend_spec.key_required and not self.secret(key):
             raise ValueError(f"{key.upper()} is required when MUSIC_BACKEND is {self.music_backend}")
         return self
 

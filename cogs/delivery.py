@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.app import MusicBot
+from bot.backends import ServerProgress
 from bot.errors import DeliveryError, UserFacingError
 from bot.metrics import DeliveryRoute
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
@@ -74,9 +75,15 @@ class ChannelDelivery:
         self._response_message_id = message_id
 
     async def show_progress(
-        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+        self,
+        job: Job,
+        phase: Phase,
+        listen: Sequence[ListenLink] = (),
+        line: int | None = None,
+        server: ServerProgress | None = None,
     ) -> None:
-        await self._edit_response(content=render_progress(job, phase, listen, line), view=progress_view(job.id))
+        content = render_progress(job, phase, listen, line, server)
+        await self._edit_response(content=content, view=progress_view(job.id))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         text = render_outcome(outcome)

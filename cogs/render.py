@@ -8,6 +8,7 @@ from pathlib import Path
 
 import discord
 
+from bot.backends import ServerProgress
 from bot.models import FORGOTTEN_MEMBER, Clip, FailureReason, GenerationMode, Job, PostedClip
 from bot.runtime import AsLink, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.voting import LeaderboardPeriod
@@ -95,14 +96,24 @@ def ordinal(number: int) -> str:
     return f"{number}{suffix}"
 
 
-def render_progress(job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None) -> str:
-    """The phase (with its place in the server's line while it waits for a slot); and, while takes are being
-    made, a link to hear each one that streams already (the stream is not the song: the finished songs come
-    as their own messages)."""
+def render_progress(
+    job: Job,
+    phase: Phase,
+    listen: Sequence[ListenLink] = (),
+    line: int | None = None,
+    server: ServerProgress | None = None,
+) -> str:
+    """The phase (with its place in the server's line while it waits for a slot, or the music service's own
+    queue position and percentage where it gives them); and, while takes are being made, a link to hear each
+    one that streams already (the stream is not the song: the finished songs come as their own messages)."""
     started = int(job.created_at.timestamp())
-    words = (
-        f"⏳ Queued — {ordinal(line)} in line" if phase is Phase.QUEUED and line is not None else _PHASE_WORDS[phase]
-    )
+    words = _PHASE_WORDS[phase]
+    if phase is Phase.QUEUED and line is not None:
+        words = f"⏳ Queued — {ordinal(line)} in line"
+    elif phase is Phase.QUEUED and server is not None and server.queue_position:
+        words = f"⏳ Queued — {ordinal(server.queue_position)} in the music service's queue"
+    elif phase is Phase.GENERATING and server is not None and server.fraction is not None:
+        words = f"🎼 Generating — {round(server.fraction * 100)}%"
     lines = [f"{words} · “{job_label(job)}” · started <t:{started}:R>"]
     for link in listen:
         take = f" (take {link.position + 1})" if len(listen) > 1 or link.position else ""

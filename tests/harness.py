@@ -41,6 +41,19 @@ class RunningBot:
     async def music(self, prompt: str, user_id: int | None = None, **options: Any) -> FakeInteraction:
         return await self.command("music", user_id, prompt=prompt, **options)
 
+    async def custom_song(self, fields: dict[str, str], **options: Any) -> FakeInteraction:
+        """`/music-custom` with these options, then its form sent with these fields (song_title, style, lyrics)."""
+        opened = await self.command("music-custom", **options)
+        await self.discord.wait_for(lambda: opened.modal is not None)
+        assert opened.modal is not None
+        return await self.discord.submit_modal(
+            opened.modal["custom_id"],
+            fields,
+            guild_id=self.guild_id,
+            channel_id=self.channel_id,
+            user_id=self.member_id,
+        )
+
     async def finished(self, interaction: FakeInteraction, timeout: float = 15) -> FakeMessage:
         """Waits until the command's message shows the job's final word, and returns it."""
 

@@ -45,7 +45,7 @@ def config(base_url: str, api_key: str = "", *, backend: str = "test") -> Backen
 
 
 def test_every_backend_is_registered() -> None:
-    assert list(adapters()) == ["aimlapi-audio", "aimlapi-suno", "suno-api", "sunoapi"]
+    assert list(adapters()) == ["aimlapi-audio", "aimlapi-suno", "suno-api", "sunoapi", "acestep"]
     for spec in adapters().values():
         capabilities = spec.capabilities
         assert capabilities.model(None) is not None, f"{spec.name}'s default model is not among its models"
@@ -56,7 +56,7 @@ def test_every_backend_is_registered() -> None:
 @pytest.mark.parametrize(
     ("values", "words"),
     [
-        ({"music_backend": "udio"}, "must be one of aimlapi-audio, aimlapi-suno, suno-api, sunoapi"),
+        ({"music_backend": "udio"}, "must be one of aimlapi-audio, aimlapi-suno, suno-api, sunoapi, acestep"),
         ({"music_backend": "sunoapi"}, "SUNOAPI_KEY is required"),
         ({"music_backend": "aimlapi-audio"}, "AIML_API_KEY is required"),
         ({"music_backend": "suno-api", "cost_per_generation": {"udio": 3}}, "unknown backends"),
@@ -95,6 +95,14 @@ def test_each_spec_names_settings_that_exist(spec: Any) -> None:
             "https://api.sunoapi.org",
             "k2",
             "https://me/cb",
+        ),
+        ({"music_backend": "acestep"}, "acestep", "http://127.0.0.1:8001", "", None),  # its key is optional
+        (
+            {"music_backend": "acestep", "acestep_api_key": "k3", "acestep_base_url": "http://gpu-box:8001/"},
+            "acestep",
+            "http://gpu-box:8001",
+            "k3",
+            None,
         ),
     ],
 )

@@ -13,6 +13,7 @@ from bot.storage import QuotaStore, SqliteDatabase
 from bot.storage.database import bundled_migrations
 from bot.storage.postgres import PostgresDatabase
 from tests.bot_process import BotProcess
+from tests.fakes.acestep import FakeAceStepApi
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
 
@@ -54,6 +55,26 @@ async def test_doctor_names_a_wrong_key_and_an_old_database(
     assert "upgrade(s) apply at next start" in output
     assert "wrong-key-123" not in output
     assert "1 problem(s) found" in output
+
+
+async def test_doctor_checks_an_acestep_server_its_models_queue_and_key(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    async with FakeAceStepApi(api_key="ace-key-42") as ace:
+        ace.paused = True
+        ace.submit_directly()
+        settings = {"music_backend": "acestep", "acestep_base_url": ace.base_url}
+        code, output = await run_doctor(discord_fake, api, tmp_path, acestep_api_key="ace-key-42", **settings)
+        assert code == 0, output
+        assert f"music backend: acestep at {ace.base_url} (API key set)" in output
+        assert f"music API (acestep) at {ace.base_url} answers and accepts the key" in output
+        assert "models: acestep-v15-turbo (default), acestep-v15-turbo-shift3; queue 1 of 200 waiting" in output
+        assert "ace-key-42" not in output
+        code, output = await run_doctor(discord_fake, api, tmp_path / "keyless", **settings)
+        assert code == 1
+        assert "(API key not set)" in output  # optional for the bot, but this server wants one
+        assert "refused ACESTEP_API_KEY (401)" in output
+        assert len(ace.tasks) == 1  # the doctor made nothing
 
 
 async def test_doctor_names_a_bad_discord_token(discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path) -> None:

@@ -28,16 +28,7 @@ async def nothing_reserved(harness: RunningBot) -> None:
 
 
 async def submit_custom(harness: RunningBot, values: dict[str, str]) -> FakeInteraction:
-    opened = await harness.command("music-custom")
-    await harness.discord.wait_for(lambda: opened.modal is not None)
-    assert opened.modal is not None
-    return await harness.discord.submit_modal(
-        opened.modal["custom_id"],
-        values,
-        guild_id=harness.guild_id,
-        channel_id=harness.channel_id,
-        user_id=harness.member_id,
-    )
+    return await harness.custom_song(values)
 
 
 async def test_a_blocked_phrase_is_refused_before_any_quota_or_api_call(

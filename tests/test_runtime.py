@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.backends import Capabilities, ModelSpec, PollUpdate, Submission
+from bot.backends import Capabilities, ModelSpec, PollUpdate, ServerProgress, Submission
 from bot.backends.base import DownloadedAudio
 from bot.clock import utc_now
 from bot.errors import DeliveryError, MusicApiInvalidRequestError, MusicApiRateLimitedError
@@ -108,7 +108,12 @@ class RecordingTarget:
         return None
 
     async def show_progress(
-        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+        self,
+        job: Job,
+        phase: Phase,
+        listen: Sequence[ListenLink] = (),
+        line: int | None = None,
+        server: ServerProgress | None = None,
     ) -> None:
         self.progress.append(phase)
         self.listened.append(tuple(listen))

@@ -8,8 +8,16 @@ from types import MappingProxyType
 
 import aiohttp
 
-from bot.backends import aimlapi_audio, aimlapi_suno, suno_api, sunoapi
-from bot.backends.base import Capabilities, Instrumental, ModelSpec, MusicBackend, PollUpdate, Submission
+from bot.backends import acestep, aimlapi_audio, aimlapi_suno, suno_api, sunoapi
+from bot.backends.base import (
+    Capabilities,
+    Instrumental,
+    ModelSpec,
+    MusicBackend,
+    PollUpdate,
+    ServerProgress,
+    Submission,
+)
 from bot.backends.downloads import AudioDownloader
 from bot.backends.spec import AdapterSpec, BackendConfig
 
@@ -23,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "MusicBackend",
     "PollUpdate",
+    "ServerProgress",
     "Submission",
     "adapter",
     "adapters",
@@ -36,6 +45,7 @@ ADAPTERS: tuple[AdapterSpec, ...] = (
     aimlapi_suno.ADAPTER,
     suno_api.ADAPTER,
     sunoapi.ADAPTER,
+    acestep.ADAPTER,
 )
 _BY_NAME: Mapping[str, AdapterSpec] = MappingProxyType({spec.name: spec for spec in ADAPTERS})
 
@@ -54,11 +64,14 @@ def create_backend(session: aiohttp.ClientSession, config: BackendConfig) -> Mus
 
 
 def create_downloader(session: aiohttp.ClientSession, config: BackendConfig) -> AudioDownloader:
-    """The chosen backend's result files: its own origin trusted, its error answers typed."""
+    """The chosen backend's result files: its own origin trusted (and sent its key, where its files need it),
+    its error answers typed."""
+    spec = adapter(config.backend)
     return AudioDownloader(
         session,
         trusted_origin=config.base_url,
         read_timeout=config.request_timeout,
         min_bytes_per_second=config.download_min_bytes_per_second,
-        error_for_status=adapter(config.backend).error_for_status,
+        error_for_status=spec.error_for_status,
+        origin_headers={"Authorization": f"Bearer {config.api_key}"} if spec.files_need_key and config.api_key else {},
     )

@@ -71,22 +71,34 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerProgress:
+    """What a provider says of a task it is still making: its place in the provider's own queue (1 = next)
+    and how far along it is (0 to 1); either may be unknown. Shown to the requester while they wait."""
+
+    queue_position: int | None = None
+    fraction: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     """What a paid submit returned: the keys to poll (clip ids, or the provider's task id) and any clips."""
 
     poll_keys: tuple[str, ...]
     clips: tuple[Clip, ...] = ()
     task_id: str | None = None
+    progress: ServerProgress | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PollUpdate:
-    """The state behind one poll key: its clips so far, whether it will change again, and a task-wide error."""
+    """The state behind one poll key: its clips so far, whether it will change again, a task-wide error, and
+    the provider's own word on its progress (where it gives one)."""
 
     key: str
     clips: tuple[Clip, ...]
     done: bool
     error: MusicApiError | None = None
+    progress: ServerProgress | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +115,11 @@ class MusicBackend(Protocol):
     fetched by the AudioDownloader (bot/backends/downloads.py), not by the backend."""
 
     name: str
-    capabilities: Capabilities
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What it offers; a backend that reads its models from its server may change them while it runs."""
+        ...
 
     async def submit(
         self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -42,7 +42,9 @@ PACE_WINDOW_SECONDS = 10.0
 class AudioDownloader:
     """Result files of one backend, over the shared session: its own origin trusted (a self-hosted server on
     localhost serves its files there), its error answers typed, HTTP_TIMEOUT_SECONDS as the read timeout and
-    DOWNLOAD_MIN_BYTES_PER_SECOND as the pace. No auth: the providers' file links are public or signed."""
+    DOWNLOAD_MIN_BYTES_PER_SECOND as the pace. The providers' file links are public or signed; a self-hosted
+    server that keeps its files behind its key is sent `origin_headers`, on its own origin only (never to a
+    host a redirect points at)."""
 
     def __init__(
         self,
@@ -52,12 +54,14 @@ class AudioDownloader:
         read_timeout: float,
         min_bytes_per_second: int,
         error_for_status: Callable[[int, str], MusicApiError],
+        origin_headers: Mapping[str, str] | None = None,
     ) -> None:
         self._session = session
         self._policy = UrlPolicy([trusted_origin])
         self._read_timeout = read_timeout
         self._min_bytes_per_second = min_bytes_per_second
         self._error_for_status = error_for_status
+        self._origin_headers = dict(origin_headers or {})
 
     async def download(self, url: str, destination: Path, *, max_bytes: int, time_limit: float) -> DownloadedAudio:
         """The file at `url` into `destination` within `time_limit` seconds; see download_audio for the errors."""
@@ -71,6 +75,7 @@ class AudioDownloader:
             policy=self._policy,
             read_timeout=self._read_timeout,
             error_for_status=self._error_for_status,
+            origin_headers=self._origin_headers,
         )
 
 
@@ -86,6 +91,7 @@ async def download_audio(
     read_timeout: float,
     error_for_status: Callable[[int, str], MusicApiError],
     pace_window: float = PACE_WINDOW_SECONDS,
+    origin_headers: Mapping[str, str] | None = None,
 ) -> DownloadedAudio:
     """Streams an audio file to `destination` off the event loop, and says what it is.
 
@@ -94,12 +100,12 @@ async def download_audio(
     `max_bytes`, declared or counted: AudioTooLargeError. Longer than `time_limit` in all, or slower than the
     DownloadPace rule (`min_bytes_per_second` over `pace_window` seconds): DownloadTooSlowError. No data for
     `read_timeout`: MusicApiTimeoutError. A write that fails: AudioStoreError. On every failure, cancellation
-    included, `destination` is removed.
+    included, `destination` is removed. `origin_headers` go with the hops on the policy's trusted origin only.
     """
     limits = aiohttp.ClientTimeout(total=None, sock_connect=read_timeout, sock_read=read_timeout)
     whole = asyncio.timeout(time_limit)
     try:
-        async with whole, _follow_redirects(session, url, policy, limits) as response:
+        async with whole, _follow_redirects(session, url, policy, limits, origin_headers or {}) as response:
             if response.status != 200:
                 raise error_for_status(response.status, await read_error_text(response))
             refuse_unless_audio_type(response.content_type)
@@ -119,12 +125,18 @@ async def download_audio(
 
 @asynccontextmanager
 async def _follow_redirects(
-    session: aiohttp.ClientSession, url: str, policy: UrlPolicy, limits: aiohttp.ClientTimeout
+    session: aiohttp.ClientSession,
+    url: str,
+    policy: UrlPolicy,
+    limits: aiohttp.ClientTimeout,
+    origin_headers: Mapping[str, str],
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """The first answer that is not a redirect, every hop checked by the policy before it is requested."""
+    """The first answer that is not a redirect, every hop checked by the policy before it is requested (and
+    sent `origin_headers` only when it is on the trusted origin)."""
     hop = await policy.check(url)
     for _ in range(MAX_REDIRECTS + 1):
-        async with session.get(hop, allow_redirects=False, timeout=limits) as response:
+        headers = dict(origin_headers) if origin_headers and policy.trusts(hop) else None
+        async with session.get(hop, allow_redirects=False, timeout=limits, headers=headers) as response:
             location = response.headers.get("Location") if response.status in REDIRECT_STATUSES else None
             if location is None:
                 yield response

@@ -164,6 +164,10 @@ class UrlPolicy:
     def __init__(self, trusted_origins: Iterable[str] = ()) -> None:
         self._trusted = _origins(trusted_origins)
 
+    def trusts(self, url: URL) -> bool:
+        """The URL is on a trusted origin (the backend's own)."""
+        return origin_of(url) in self._trusted
+
     async def check(self, url: str | URL) -> URL:
         """The parsed URL when it may be fetched; UnsafeUrlError otherwise. Run it before every redirect hop."""
         try:

@@ -17,14 +17,16 @@ class MeteredBackend:
     """A MusicBackend that counts what it asks of the one it wraps (which makes one request per call)."""
 
     name: str
-    capabilities: Capabilities
 
     def __init__(self, backend: MusicBackend, metrics: Metrics, *, cost_per_generation: int) -> None:
         self.name = backend.name
-        self.capabilities = backend.capabilities
         self._backend = backend
         self._metrics = metrics
         self._cost = cost_per_generation
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._backend.capabilities  # read each time: the wrapped backend may learn its models late
 
     async def submit(
         self, request: GenerationRequest, *, wait_audio: bool, callback_url: str | None = None

@@ -31,7 +31,8 @@ class AdapterSpec:
 
     The `*_setting` fields name `Settings` fields (and so environment variables): the base URL is where its
     API and its own files live (the one origin whose private address the bot may fetch from), the key is
-    required when MUSIC_BACKEND chooses this backend.
+    required when MUSIC_BACKEND chooses this backend unless `key_required` is False (a server whose key is
+    optional). `files_need_key`: its own files are behind the same key, sent to that origin only.
     """
 
     name: str
@@ -43,6 +44,8 @@ class AdapterSpec:
     error_for_status: Callable[[int, str], MusicApiError]  # its error answers, typed (file downloads too)
     base_url_setting: str
     key_setting: str | None = None
+    key_required: bool = True
+    files_need_key: bool = False
     callback_url_setting: str | None = None
     keyless_credential: str = "the server's own credentials"  # what the free probe proves when there is no key
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from bot.backends import ServerProgress
 from bot.models import Clip, FailureReason, Job, JobStatus
 
 
@@ -86,10 +87,15 @@ class DeliveryTarget(Protocol):
         ...
 
     async def show_progress(
-        self, job: Job, phase: Phase, listen: Sequence[ListenLink] = (), line: int | None = None
+        self,
+        job: Job,
+        phase: Phase,
+        listen: Sequence[ListenLink] = (),
+        line: int | None = None,
+        server: ServerProgress | None = None,
     ) -> None:
-        """The job's phase, the takes one can hear while they are made, and its place in its server's line
-        while it waits for a slot (1 = next)."""
+        """The job's phase, the takes one can hear while they are made, its place in its server's line while it
+        waits for a slot (1 = next), and what the music service says of its progress, where it says."""
 
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         """Posts one clip: the file attached, or (when `audio` is None) a link saying why (`link`).

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
-from bot.backends import MusicBackend, PollUpdate, Submission
+from bot.backends import MusicBackend, PollUpdate, ServerProgress, Submission
 from bot.backends.fetch_policy import is_public_http_url
 from bot.clock import Clock
 from bot.errors import ForeignClipError, MusicApiBadResponseError, MusicApiError
@@ -120,8 +120,8 @@ MAX_LISTEN_URL = 512
 
 class ProgressThrottle:
     """Shows the job's progress at most once per interval: its phase, which only moves forward (a second song
-    still generating after the first was posted does not take the message back to "generating"), and the
-    takes one can listen to while they are made."""
+    still generating after the first was posted does not take the message back to "generating"), the takes
+    one can listen to while they are made, and the music service's own word on its progress."""
 
     def __init__(self, target: DeliveryTarget, job: Job, interval: float) -> None:
         self._target = target
@@ -130,6 +130,7 @@ class ProgressThrottle:
         self._shown: Phase | None = None
         self._listen: tuple[ListenLink, ...] = ()
         self._line: int | None = None
+        self._server: ServerProgress | None = None
         self._last_edit = float("-inf")
 
     async def show(
@@ -139,20 +140,22 @@ class ProgressThrottle:
         force: bool = False,
         listen: tuple[ListenLink, ...] | None = None,
         line: int | None = None,
+        server: ServerProgress | None = None,
     ) -> None:
         if self._shown is not None and _PHASE_ORDER.index(phase) < _PHASE_ORDER.index(self._shown):
             phase = self._shown
         links = self._listen if listen is None else listen
         line = line if phase is Phase.QUEUED else None
-        if phase is self._shown and links == self._listen and line == self._line:
+        server = (self._server if server is None else server) if phase is not Phase.FINISHING else None
+        if phase is self._shown and links == self._listen and line == self._line and server == self._server:
             return
         now = time.monotonic()
         if not force and now - self._last_edit < self._interval:
             return
-        self._shown, self._listen, self._line = phase, links, line
+        self._shown, self._listen, self._line, self._server = phase, links, line, server
         self._last_edit = now
         try:
-            await self._target.show_progress(self._job, phase, links, line)
+            await self._target.show_progress(self._job, phase, links, line, server)
         except Exception:
             log.warning("job %d: progress update failed", self._job.id, exc_info=True)
 
@@ -265,6 +268,8 @@ class JobRun:
         self._deadline = submitted_at + context.deadline
         self._book.positions.update({clip.id: position for position, clip in enumerate(clips)})
         self._submitted = clips
+        if submission.progress is not None:  # its place in the music service's own queue
+            await self._progress.show(Phase.QUEUED, force=True, server=submission.progress)
         return None
 
     async def _wait_in_line(self) -> JobOutcome | None:
@@ -353,6 +358,9 @@ class JobRun:
             await context.jobs.save_clips(job.id, context.owner, positioned, polling=True)
         for clip in clips:
             book.latest[clip.id] = clip
+        if update.progress is not None and not self._cancelled.is_set():
+            moving = any(clip.status is ClipStatus.STREAMING for clip in clips)
+            await self._progress.show(Phase.GENERATING if moving else Phase.QUEUED, server=update.progress)
         for clip in clips:
             if book.is_settled(clip.id) or self._cancelled.is_set():
                 continue

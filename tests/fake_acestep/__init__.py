@@ -1,0 +1,1 @@
+"""Tests of the fake ACE-Step API server itself."""
