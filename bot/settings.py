@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     sunoapi_key: SecretStr | None = None
     sunoapi_base_url: str = "https://api.sunoapi.org"
     sunoapi_callback_url: str | None = None
+    # Where the `sandbox` backend serves its own songs to the bot; port 0 takes any free one.
+    sandbox_base_url: str = "http://127.0.0.1:0"
     wait_audio: bool = True
 
     database_url: str = "sqlite:///data/musicbot.sqlite3"
