@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from bot.app import MusicBot, Services
-from bot.backends import Capabilities, create_backend, create_downloader
+from bot.backends import Capabilities, create_backend, create_downloader, serve_backend
 from bot.backends.fetch_policy import make_connector
 from bot.backends.metered import MeteredBackend, metered_download
 from bot.callbacks import CallbackAddresses, shared_secret
@@ -91,7 +91,6 @@ def prepare_temp_dir(folder: Path) -> Path:
 @asynccontextmanager
 async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncIterator[MusicBot]:
     """Builds every part in order and closes them in reverse; the one place that knows how they fit."""
-    backend_config = settings.backend_config()
     async with (
         open_database(
             settings.database_url,
@@ -99,6 +98,8 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             # A transaction left idle by a stopped process ends well before its jobs' leases do.
             idle_transaction_timeout=settings.job_lease_seconds / 2,
         ) as database,
+        # What the backend runs itself (the sandbox's file server): its base URL is then where that listens.
+        serve_backend(settings.backend_config()) as backend_config,
         # Hostnames that resolve to private addresses are refused at connect time (DNS rebinding), except the
         # backend's own host: a self-hosted backend legitimately lives on localhost.
         aiohttp.ClientSession(raise_for_status=False, connector=make_connector([backend_config.base_url])) as http,

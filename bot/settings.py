@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     sunoapi_callback_url: str | None = None
     acestep_base_url: str = "http://127.0.0.1:8001"
     acestep_api_key: SecretStr | None = None  # optional: only when the ACE-Step server was started with one
+    # Where the `sandbox` backend serves its own songs to the bot; port 0 takes any free one.
+    sandbox_base_url: str = "http://127.0.0.1:0"
     wait_audio: bool = True
 
     database_url: str = "sqlite:///data/musicbot.sqlite3"

@@ -45,7 +45,7 @@ def config(base_url: str, api_key: str = "", *, backend: str = "test") -> Backen
 
 
 def test_every_backend_is_registered() -> None:
-    assert list(adapters()) == ["aimlapi-audio", "aimlapi-suno", "suno-api", "sunoapi", "acestep"]
+    assert list(adapters()) == ["aimlapi-audio", "aimlapi-suno", "suno-api", "sunoapi", "acestep", "sandbox"]
     for spec in adapters().values():
         capabilities = spec.capabilities
         assert capabilities.model(None) is not None, f"{spec.name}'s default model is not among its models"

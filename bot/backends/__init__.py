@@ -4,11 +4,12 @@ is one module defining `ADAPTER`, one entry here (and a fake for its tests)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from types import MappingProxyType
 
 import aiohttp
 
-from bot.backends import acestep, aimlapi_audio, aimlapi_suno, suno_api, sunoapi
+from bot.backends import acestep, aimlapi_audio, aimlapi_suno, sandbox, suno_api, sunoapi
 from bot.backends.base import (
     Capabilities,
     Instrumental,
@@ -37,6 +38,7 @@ __all__ = [
     "adapters",
     "create_backend",
     "create_downloader",
+    "serve_backend",
 ]
 
 # In the order operators see them listed (settings errors, /music-admin usage).
@@ -46,6 +48,7 @@ ADAPTERS: tuple[AdapterSpec, ...] = (
     suno_api.ADAPTER,
     sunoapi.ADAPTER,
     acestep.ADAPTER,
+    sandbox.ADAPTER,
 )
 _BY_NAME: Mapping[str, AdapterSpec] = MappingProxyType({spec.name: spec for spec in ADAPTERS})
 
@@ -57,6 +60,13 @@ def adapters() -> Mapping[str, AdapterSpec]:
 
 def adapter(name: str) -> AdapterSpec:
     return _BY_NAME[name]
+
+
+def serve_backend(config: BackendConfig) -> AbstractAsyncContextManager[BackendConfig]:
+    """What the chosen backend runs inside the bot, if anything, for as long as the block runs; it yields the
+    values the backend and its downloads are then built from (the sandbox's base URL: where it really listens)."""
+    serve = adapter(config.backend).serve
+    return serve(config) if serve is not None else nullcontext(config)
 
 
 def create_backend(session: aiohttp.ClientSession, config: BackendConfig) -> MusicBackend:

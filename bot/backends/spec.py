@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import aiohttp
@@ -48,6 +49,9 @@ class AdapterSpec:
     files_need_key: bool = False
     callback_url_setting: str | None = None
     keyless_credential: str = "the server's own credentials"  # what the free probe proves when there is no key
+    # What the backend runs inside the bot while it runs (the sandbox's file server): given the configured
+    # values, it yields those the backend and its downloads are built from. None for an outside API.
+    serve: Callable[[BackendConfig], AbstractAsyncContextManager[BackendConfig]] | None = None
 
     @property
     def credential(self) -> str:
