@@ -8,7 +8,7 @@ from pathlib import Path
 
 import discord
 
-from bot.backends import ServerProgress
+from bot.backends import ServerProgress, adapters
 from bot.models import FORGOTTEN_MEMBER, Clip, FailureReason, GenerationMode, Job, PostedClip
 from bot.runtime import AsLink, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.voting import LeaderboardPeriod
@@ -118,7 +118,7 @@ def render_progress(
     for link in listen:
         take = f" (take {link.position + 1})" if len(listen) > 1 or link.position else ""
         lines.append(f"▶ [Listen while it's being made{take}]({_link_target(link.url)})")
-    return fit("\n".join(lines), CONTENT_LIMIT)
+    return with_notice(fit("\n".join(lines), CONTENT_LIMIT - NOTICE_ROOM), job)
 
 
 def _reason_words(outcome: JobOutcome) -> str:
@@ -161,7 +161,18 @@ def render_outcome(outcome: JobOutcome) -> str:
     text = f"{icon} “{job_label(job)}”: {message}"
     if outcome.detail:  # the music service's own words, quoted on their own line
         text += f"\n> {quote_user_text(outcome.detail, DETAIL_ECHO_CHARS)}"
-    return fit(text, CONTENT_LIMIT)
+    return with_notice(fit(text, CONTENT_LIMIT - NOTICE_ROOM), job)
+
+
+# Room kept at the end of a message for its backend's notice.
+NOTICE_ROOM = 200
+
+
+def with_notice(text: str, job: Job) -> str:
+    """The message, with its backend's notice (the sandbox's "not AI music") in small print below it."""
+    spec = adapters().get(job.backend)
+    notice = spec.capabilities.notice if spec is not None else ""
+    return f"{text}\n-# {fit(notice, NOTICE_ROOM - 5)}" if notice else text
 
 
 def link_note(link: AsLink) -> str:

@@ -107,6 +107,11 @@ async def test_progress_goes_from_queued_through_generating_before_the_songs(san
     assert any(text.startswith("⏳ Queued") for text in seen), seen
     assert any(text.startswith(("🎼 Generating", "📦 Finishing")) for text in seen), seen
     assert not any("Listen while" in text for text in seen), "no link members could not open"
+    # Every message about the job says it is the sandbox, not AI music, in small print under its own words.
+    assert all(
+        text.endswith("\n-# Sandbox: a test tune the bot synthesised itself from the prompt, not AI music.")
+        for text in seen
+    ), seen
 
 
 async def test_custom_lyrics_are_shown_under_a_sandbox_title(sandbox: RunningBot) -> None:

@@ -60,6 +60,8 @@ class Capabilities:
     poll_batch_size: int | None = None
     # The provider pushes progress to a callback URL (each push wakes the job's polling; bot/callbacks.py).
     pushes_progress: bool = False
+    # Plain words every message about this backend's jobs carries (the sandbox: "not AI music"); "" for none.
+    notice: str = ""
 
     @property
     def model_names(self) -> tuple[str, ...]:

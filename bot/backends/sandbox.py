@@ -51,6 +51,7 @@ CAPABILITIES = Capabilities(
     outputs_per_request=TAKES,
     cover_art=True,
     writes_titles=True,
+    notice="Sandbox: a test tune the bot synthesised itself from the prompt, not AI music.",
 )
 # Seconds after the submit: queued, then streaming, then each take complete (the second a little later).
 QUEUED_FOR = 1.0
