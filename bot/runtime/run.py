@@ -6,19 +6,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
-from bot.backends import MusicBackend, PollUpdate, ServerProgress, Submission
+from bot.backends import MusicBackend, PollUpdate, Submission
 from bot.backends.fetch_policy import is_public_http_url
 from bot.clock import Clock
 from bot.errors import ForeignClipError, MusicApiBadResponseError, MusicApiError
 from bot.jobs import JobPoller
 from bot.models import Clip, ClipStatus, FailureReason, Job, JobStatus
 from bot.retry import Backoff, retry
-from bot.runtime.clip_delivery import UNPOSTABLE, ClipDeliverer, ClipDelivery, DeliveryResult
+from bot.runtime.clip_delivery import UNPOSTABLE, ClipDeliverer
 from bot.runtime.outcome import DeliveryTarget, JobOutcome, ListenLink, Pause, Phase
+from bot.runtime.tracking import ClipBook, ProgressThrottle
 from bot.storage import JobStore
 
 log = logging.getLogger(__name__)
@@ -64,50 +65,6 @@ class RunContext:
     callback_url: Callable[[int], str] | None = None
 
 
-@dataclass(eq=False)
-class ClipBook:
-    """Where each clip of one job stands while the job is followed: its latest state, its position in the
-    job, and how it was settled (posted, failed, or waiting for Discord to recover)."""
-
-    capacity: int  # how many clips one request makes; more in an answer are ignored
-    positions: dict[str, int]
-    delivered: set[str] = field(default_factory=set)
-    maybe_posted: set[str] = field(default_factory=set)
-    latest: dict[str, Clip] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    waiting_for_discord: set[str] = field(default_factory=set)
-    task_error: MusicApiError | None = None
-
-    def admits(self, clip_id: str) -> bool:
-        """A clip already known, or a new one (given the next position) while the job has fewer clips than
-        one request makes."""
-        if clip_id not in self.positions and len(self.positions) < self.capacity:
-            self.positions[clip_id] = len(self.positions)
-        return clip_id in self.positions
-
-    def position(self, clip_id: str) -> int:
-        return self.positions[clip_id]
-
-    def is_settled(self, clip_id: str) -> bool:
-        return clip_id in self.delivered or clip_id in self.failed or clip_id in self.waiting_for_discord
-
-    def unsettled(self) -> set[str]:
-        return {clip_id for clip_id in self.latest if not self.is_settled(clip_id)}
-
-    @property
-    def expected(self) -> int:
-        return max(len(self.latest), 1)
-
-    def record(self, clip_id: str, delivery: ClipDelivery) -> None:
-        if delivery.result is DeliveryResult.POSTED:
-            self.delivered.add(clip_id)
-        elif delivery.result is DeliveryResult.PENDING:
-            self.waiting_for_discord.add(clip_id)
-        else:
-            self.failed[clip_id] = delivery.failure or UNPOSTABLE
-
-
-_PHASE_ORDER = (Phase.QUEUED, Phase.GENERATING, Phase.FINISHING)
 # How often a job waiting in its server's line looks whether its turn has come, and how long it may wait (a line
 # that does not move: a moderator set max_concurrent to 0) before it is given back.
 LINE_CHECK_SECONDS = 1.0
@@ -116,48 +73,6 @@ LINE_WAIT_LIMIT = timedelta(hours=6)
 CANCEL_CHECK_SECONDS = 0.5
 # A stream URL longer than this (from the API: untrusted) is not offered; two fit any progress message.
 MAX_LISTEN_URL = 512
-
-
-class ProgressThrottle:
-    """Shows the job's progress at most once per interval: its phase, which only moves forward (a second song
-    still generating after the first was posted does not take the message back to "generating"), the takes
-    one can listen to while they are made, and the music service's own word on its progress."""
-
-    def __init__(self, target: DeliveryTarget, job: Job, interval: float) -> None:
-        self._target = target
-        self._job = job
-        self._interval = interval
-        self._shown: Phase | None = None
-        self._listen: tuple[ListenLink, ...] = ()
-        self._line: int | None = None
-        self._server: ServerProgress | None = None
-        self._last_edit = float("-inf")
-
-    async def show(
-        self,
-        phase: Phase,
-        *,
-        force: bool = False,
-        listen: tuple[ListenLink, ...] | None = None,
-        line: int | None = None,
-        server: ServerProgress | None = None,
-    ) -> None:
-        if self._shown is not None and _PHASE_ORDER.index(phase) < _PHASE_ORDER.index(self._shown):
-            phase = self._shown
-        links = self._listen if listen is None else listen
-        line = line if phase is Phase.QUEUED else None
-        server = (self._server if server is None else server) if phase is not Phase.FINISHING else None
-        if phase is self._shown and links == self._listen and line == self._line and server == self._server:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_edit < self._interval:
-            return
-        self._shown, self._listen, self._line, self._server = phase, links, line, server
-        self._last_edit = now
-        try:
-            await self._target.show_progress(self._job, phase, links, line, server)
-        except Exception:
-            log.warning("job %d: progress update failed", self._job.id, exc_info=True)
 
 
 class JobRun:
