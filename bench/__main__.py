@@ -68,8 +68,10 @@ class Bench:
         voted_clips: int,
         postgres_attempts: int,
         time_scale: float = 1.0,
+        sandbox_takes: int = 12,
     ) -> None:
         self.jobs = jobs
+        self.sandbox_takes = sandbox_takes
         self.voted_clips = voted_clips
         self.postgres_attempts = postgres_attempts
         self.time_scale = time_scale
@@ -118,6 +120,7 @@ class Bench:
             await self.measure_reservations(synchronous)
         await self.measure_postgres_reservations()
         await self.measure_leaderboard(self.voted_clips)
+        self.measure_sandbox()
         for jobs in (1, self.jobs):
             await self.measure_time_to_song(jobs)
 
@@ -172,6 +175,21 @@ class Bench:
                 measured.per_second >= 1000,
             )
             self.add(f"PostgreSQL over-grants, {where}", str(measured.over), "0", measured.over == 0)
+
+    def measure_sandbox(self) -> None:
+        """CPU per sandbox take (synthesis and mp3 encoding) and per cover: a few hundred milliseconds at most."""
+        from bench.sandbox import cover_cost, take_costs
+
+        for cost in take_costs(takes=self.sandbox_takes):
+            self.raw[f"sandbox_take_{cost.seconds}s"] = asdict(cost)
+            self.add(
+                f"sandbox: CPU per {cost.seconds}-s take (median, worst)",
+                f"{cost.median * 1000:.0f} ms, {cost.worst * 1000:.0f} ms",
+                "<= 300 ms",
+                cost.worst <= 0.3,
+            )
+        cover = cover_cost(covers=self.sandbox_takes)
+        self.add("sandbox: CPU per cover (median)", f"{cover * 1000:.0f} ms", "<= 100 ms", cover <= 0.1)
 
     async def measure_startup(self, discord: TimedDiscord, api: TimedMusicApi, settings: dict[str, Any]) -> BotProcess:
         """Process start to READY, on a new database (migrations, command sync) and again on the same one."""
@@ -431,6 +449,7 @@ def main() -> None:
             voted_clips=args.voted_clips,
             postgres_attempts=args.postgres_attempts,
             time_scale=0.1 if args.smoke else 1.0,
+            sandbox_takes=3 if args.smoke else 12,
         )
         asyncio.run(bench.run())
     print(f"machine: {machine()}")

@@ -1,11 +1,10 @@
-"""The sandbox backend's parts: its synthesis (deterministic, a real mp3 of 15-30 s, cheap), its cover PNG, its
+"""The sandbox backend's parts: its synthesis (deterministic, a real mp3 of 15-30 s), its cover PNG, its
 task ids and timeline, and its own file server."""
 
 from __future__ import annotations
 
 import struct
 import threading
-import time
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -23,7 +22,6 @@ from bot.backends.spec import BackendConfig
 from bot.models import ClipStatus, GenerationMode, GenerationRequest
 
 DESCRIPTION = GenerationRequest(GenerationMode.DESCRIPTION, "rainy lofi beats for studying")
-CPU_SECONDS_PER_TAKE = 0.6  # measured about 0.17 s for a 30-second take on this machine; the bound catches a slip
 
 
 def task_of(request: GenerationRequest = DESCRIPTION, now: float = 1000.0) -> SandboxTask:
@@ -64,15 +62,6 @@ def test_a_chosen_length_is_the_length_of_the_mp3(seconds: int) -> None:
     plan = task_of(replace(DESCRIPTION, duration_seconds=seconds)).take(1)
     assert plan.seconds == seconds
     assert seconds <= read_mp3_frames(render_mp3(plan)).seconds <= seconds + 0.05
-
-
-def test_a_take_costs_a_few_hundred_milliseconds_of_cpu_at_most() -> None:
-    plans = [task_of(replace(DESCRIPTION, prompt=f"prompt {n}", duration_seconds=30)).take(n % 2) for n in range(4)]
-    started = time.process_time()
-    for plan in plans:
-        render_mp3(plan)
-    per_take = (time.process_time() - started) / len(plans)
-    assert per_take < CPU_SECONDS_PER_TAKE, f"{per_take * 1000:.0f} ms of CPU per 30-second take"
 
 
 def test_the_mp3_reader_refuses_what_is_not_frames() -> None:
