@@ -51,10 +51,13 @@ class Finding:
 
 def check_settings(settings: Settings) -> list[Finding]:
     spec, config = settings.backend_spec, settings.backend_config()
-    key = "not set" if spec.key_setting and not config.api_key else "set"
+    if spec.key_setting is None:
+        key = "no API key"
+    else:
+        key = f"{spec.key_setting.upper()} {'set' if config.api_key else 'not set'}"
     return [
         Finding(True, "settings load without errors"),
-        Finding(True, f"music backend: {spec.name} at {config.base_url} (API key {key})"),
+        Finding(True, f"music backend: {spec.name} at {config.base_url} ({key})"),
         Finding(True, f"  {spec.summary}"),
         Finding(
             True, f"wait_audio: {settings.wait_audio}; generation deadline {settings.generation_deadline_seconds:g}s"

@@ -66,13 +66,13 @@ async def test_doctor_checks_an_acestep_server_its_models_queue_and_key(
         settings = {"music_backend": "acestep", "acestep_base_url": ace.base_url}
         code, output = await run_doctor(discord_fake, api, tmp_path, acestep_api_key="ace-key-42", **settings)
         assert code == 0, output
-        assert f"music backend: acestep at {ace.base_url} (API key set)" in output
+        assert f"music backend: acestep at {ace.base_url} (ACESTEP_API_KEY set)" in output
         assert f"music API (acestep) at {ace.base_url} answers and accepts the key" in output
         assert "models: acestep-v15-turbo (default), acestep-v15-turbo-shift3; queue 1 of 200 waiting" in output
         assert "ace-key-42" not in output
         code, output = await run_doctor(discord_fake, api, tmp_path / "keyless", **settings)
         assert code == 1
-        assert "(API key not set)" in output  # optional for the bot, but this server wants one
+        assert "(ACESTEP_API_KEY not set)" in output  # optional for the bot, but this server wants one
         assert "refused ACESTEP_API_KEY (401)" in output
         assert len(ace.tasks) == 1  # the doctor made nothing
 

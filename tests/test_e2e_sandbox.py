@@ -210,7 +210,7 @@ async def test_doctor_checks_the_sandbox_without_a_key(
 ) -> None:
     code, output = await run_doctor(discord_fake, api, tmp_path, music_backend="sandbox", aiml_api_key="")
     assert code == 0, output
-    assert "music backend: sandbox" in output
+    assert "music backend: sandbox at http://127.0.0.1:0 (no API key)" in output
     assert "needs no key and spends nothing: synthesised a 1.0-second test take here" in output
     assert "mp3 frames at 22.05 kHz" in output
     assert output.strip().endswith("all good")
