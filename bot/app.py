@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -24,6 +25,7 @@ from bot.storage import BotStateStore
 from bot.storage.coordination import CoordinationStore
 from bot.tree import MusicCommandTree
 from bot.voting import VotingService
+from cogs.i18n import CatalogueTranslator
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class MusicBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # Before syncing: the synced definitions carry every catalogue's names and descriptions.
+        await self.tree.set_translator(CatalogueTranslator())
         try:
             _, _, session_start = await self.http.get_bot_gateway()
             self._identify_concurrency = max(1, int(session_start.get("max_concurrency", 1)))
@@ -134,7 +138,7 @@ class MusicBot(commands.AutoShardedBot):
         guild = discord.Object(self.settings.discord_dev_guild_id) if self.settings.discord_dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        payload = await self.command_payload(guild)
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         key = f"commands_hash:{guild.id if guild else 'global'}"
         if await self.services.state.get(key) == digest:
@@ -143,6 +147,14 @@ class MusicBot(commands.AutoShardedBot):
         synced = await self.tree.sync(guild=guild)
         await self.services.state.set(key, digest)
         log.info("synced %d application commands (%s)", len(synced), "dev guild" if guild else "global")
+
+    async def command_payload(self, guild: discord.abc.Snowflake | None = None) -> list[dict[str, Any]]:
+        """The definitions `tree.sync` sends, localisations included: a changed translation changes them too."""
+        translator = self.tree.translator
+        commands = self.tree.get_commands(guild=guild)
+        if translator is None:
+            return [command.to_dict(self.tree) for command in commands]
+        return [await command.get_translated_payload(self.tree, translator) for command in commands]
 
     def gateway_problem(self) -> str | None:
         """None while this process is connected to Discord on every shard it runs."""

@@ -13,6 +13,7 @@ from discord import app_commands
 
 from bot.errors import ChannelNotAllowedError, PromptRefusedError, QuotaExceededError, UserFacingError
 from bot.storage import is_transient_storage_error
+from cogs.i18n import Locale, has_key, t
 from cogs.quota_render import render_quota_refusal
 from cogs.rules_render import render_channel_refusal, render_prompt_refusal
 
@@ -21,48 +22,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_PERMISSION_NAMES = {"manage_guild": "Manage Server"}
+
+def _permission_names(names: list[str], locale: Locale) -> str:
+    """As the member's Discord client names them ("Manage Server"); one without a catalogue entry as it is."""
+    return ", ".join(
+        t(locale, key) if has_key(key := f"permission.{name}") else name.replace("_", " ") for name in names
+    )
 
 
-def words_for_error(error: BaseException) -> str:
-    """The text the member sees; unexpected errors are logged with a short code the member can quote."""
+def words_for_error(error: BaseException, locale: Locale = None) -> str:
+    """The text the member sees, in their language; unexpected errors are logged with a short code the member
+    can quote."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, QuotaExceededError):  # structured: the Discord layer words it
-        return render_quota_refusal(error)
+        return render_quota_refusal(error, locale)
     if isinstance(error, PromptRefusedError):
-        return render_prompt_refusal(error)
+        return render_prompt_refusal(error, locale)
     if isinstance(error, ChannelNotAllowedError):
-        return render_channel_refusal(error)
+        return render_channel_refusal(error, locale)
     if isinstance(error, UserFacingError):
         return error.message
     if is_transient_storage_error(error):
         log.warning("the database failed during a command: %s", error)
-        return (
-            "The bot's database is not answering right now, so this was not done (and does not count against any "
-            "limit). Please try again in a minute."
-        )
+        return t(locale, "error.database")
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works inside a server."
+        return t(locale, "error.guild_only")
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(_PERMISSION_NAMES.get(name, name.replace("_", " ")) for name in error.missing_permissions)
-        return f"You need the {needed} permission to use this."
+        return t(locale, "error.missing_permissions", permissions=_permission_names(error.missing_permissions, locale))
     if isinstance(error, app_commands.BotMissingPermissions):
-        missing = ", ".join(error.missing_permissions).replace("_", " ")
-        return f"I am missing the {missing} permission in this channel. Please ask a moderator to grant it."
+        missing = _permission_names(error.missing_permissions, locale)
+        return t(locale, "error.bot_missing_permissions", permissions=missing)
     if isinstance(error, app_commands.CommandOnCooldown):
         again = math.ceil(time.time() + error.retry_after)
-        return f"You're using this command too quickly; try again <t:{again}:R>."
+        return t(locale, "error.cooldown", when=f"<t:{again}:R>")
     if isinstance(error, app_commands.CheckFailure):
-        return "You are not allowed to use this command here."
+        return t(locale, "error.not_allowed")
     code = secrets.token_hex(3)
     log.error("unhandled error %s", code, exc_info=error)
-    return f"Something went wrong on the bot's side (error code `{code}`). Please try again later."
+    return t(locale, "error.unexpected", code=code)
 
 
 async def answer_error(interaction: discord.Interaction[MusicBot], error: BaseException) -> None:
-    """Answers ephemerally; if the interaction was already deferred publicly, the deferred message says it."""
-    text = words_for_error(error)
+    """Answers ephemerally, in the member's language; if the interaction was already deferred publicly, the
+    deferred message says it."""
+    text = words_for_error(error, interaction.locale)
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)

@@ -21,8 +21,9 @@ from bot.metrics import DeliveryRoute
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
 from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, ListenLink, Phase
 from cogs.buttons import clip_view, progress_view
+from cogs.i18n import Locale, t, tn
 from cogs.render import (
-    HANDED_OVER_TEXT,
+    HANDED_OVER_KEY,
     clip_filename,
     clip_footer,
     render_clip_embed,
@@ -39,13 +40,8 @@ Interaction = discord.Interaction[MusicBot]
 TOKEN_SAFE_LIFETIME = timedelta(minutes=14)
 DEAD_TOKEN_CODES = {(401, 50027), (404, 10015)}
 # What the bot needs in a channel to deliver there, with or without the interaction token.
-REQUIRED_PERMISSIONS = {
-    "view_channel": "View Channel",
-    "send_messages": "Send Messages",
-    "attach_files": "Attach Files",
-    "embed_links": "Embed Links",
-    "read_message_history": "Read Message History",
-}
+# Named to the member as their client names them ("permission.<name>" in the catalogues).
+REQUIRED_PERMISSIONS = ("view_channel", "send_messages", "attach_files", "embed_links", "read_message_history")
 HISTORY_SEARCH_LIMIT = 100
 
 
@@ -71,6 +67,12 @@ class ChannelDelivery:
         guild = self._bot.get_guild(self._job.requester.guild_id)
         return guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 
+    @property
+    def locale(self) -> Locale:
+        """Everyone in the channel reads these posts: they speak the server's preferred language."""
+        guild = self._bot.get_guild(self._job.requester.guild_id)
+        return guild.preferred_locale if guild is not None else None
+
     def remember_response_message(self, message_id: int | None) -> None:
         self._response_message_id = message_id
 
@@ -82,11 +84,11 @@ class ChannelDelivery:
         line: int | None = None,
         server: ServerProgress | None = None,
     ) -> None:
-        content = render_progress(job, phase, listen, line, server)
+        content = render_progress(job, phase, listen, line, server, locale=self.locale)
         await self._edit_response(content=content, view=progress_view(job.id))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
-        text = render_outcome(outcome)
+        text = render_outcome(outcome, locale=self.locale)
         await self._edit_response(content=text, view=None)
         if outcome.job.status is not JobStatus.DELIVERED:
             # The edited message pings nobody; a requester who is no longer watching must hear the news.
@@ -98,7 +100,7 @@ class ChannelDelivery:
     async def post_clip(self, job: Job, clip: Clip, position: int, audio: Path | None, link: AsLink | None) -> int:
         if audio is not None:
             try:
-                embed = render_clip_embed(job, clip, position)
+                embed = render_clip_embed(job, clip, position, locale=self.locale)
                 return await self._send_clip(job, position, embed, audio, clip_filename(job, clip, position, audio))
             except discord.HTTPException as error:
                 if error.status != 413:
@@ -108,7 +110,7 @@ class ChannelDelivery:
                 link = AsLink(LinkReason.TOO_LARGE, size, self.upload_limit)
             except (OSError, TimeoutError) as error:
                 raise as_delivery_error(error) from error
-        embed = render_clip_embed(job, clip, position, link=link)
+        embed = render_clip_embed(job, clip, position, link=link, locale=self.locale)
         try:
             return await self._send_clip(job, position, embed, None, "")
         except (discord.HTTPException, OSError, TimeoutError) as error:
@@ -180,6 +182,11 @@ class InteractionDelivery(ChannelDelivery):
         self._token_expires = bot.services.clock() + TOKEN_SAFE_LIFETIME
 
     @property
+    def locale(self) -> Locale:
+        """The command's message is public: the server's language, as Discord gave it with the interaction."""
+        return self._interaction.guild_locale or super().locale
+
+    @property
     def upload_limit(self) -> int:
         """The interaction's attachment limit (guild boosts and the invoker's Nitro), never below 10 MiB."""
         if not self._token_usable():
@@ -204,7 +211,8 @@ class InteractionDelivery(ChannelDelivery):
     async def show_outcome(self, outcome: JobOutcome) -> None:
         if self._token_usable():
             try:
-                await self._interaction.edit_original_response(content=render_outcome(outcome), view=None)
+                text = render_outcome(outcome, locale=self.locale)
+                await self._interaction.edit_original_response(content=text, view=None)
                 return
             except discord.HTTPException as error:
                 if not self._token_died(error):
@@ -244,14 +252,10 @@ class InteractionDelivery(ChannelDelivery):
 def check_bot_can_deliver(interaction: Interaction) -> None:
     """Refuses before anything is reserved when the bot could not post the songs in this channel."""
     permissions = interaction.app_permissions
-    missing = [label for name, label in REQUIRED_PERMISSIONS.items() if not getattr(permissions, name)]
+    missing = [name for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
     if missing:
-        raise UserFacingError(
-            "I can't post songs in this channel: I am missing the "
-            + ", ".join(missing)
-            + (" permission" if len(missing) == 1 else " permissions")
-            + ". Please ask a moderator to grant them, or use me in another channel."
-        )
+        names = ", ".join(t(interaction.locale, f"permission.{name}") for name in missing)
+        raise UserFacingError(tn(interaction.locale, "delivery.missing_permissions", len(missing), permissions=names))
 
 
 async def check_channel_allowed(bot: MusicBot, interaction: Interaction) -> None:
@@ -285,6 +289,6 @@ async def start_generation(
         message_id = response.message_id if response is not None else None
         if message_id is not None and not await reservation.remember_response_message(message_id):
             with contextlib.suppress(discord.HTTPException):
-                await interaction.edit_original_response(content=HANDED_OVER_TEXT)
+                await interaction.edit_original_response(content=t(interaction.guild_locale, HANDED_OVER_KEY))
             return
         reservation.start(InteractionDelivery(bot, reservation.job, interaction))

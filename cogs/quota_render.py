@@ -10,9 +10,21 @@ import discord
 from bot.errors import QuotaExceededError
 from bot.models import CEILING_NAMES, FORGOTTEN_MEMBER, UNLIMITED, BudgetStatus, GuildLimits, LimitChange, UsageReport
 from bot.quota import QuotaStatus, UsagePeriod
+from cogs.i18n import Locale, t
 
-NOT_ALLOWED_MESSAGE = "This bot's operator has not enabled music generation in this server."
-BLOCKED_MESSAGE = "A moderator has blocked you from generating music on this server."
+NOT_ALLOWED_MESSAGE = t(None, "quota.not_allowed")
+BLOCKED_MESSAGE = t(None, "quota.blocked")
+# Each has its sentence "quota.refused.<limit>" with the placeholders {value}, {used} and {when}.
+_REFUSAL_LIMITS = (
+    "cooldown_seconds",
+    "per_member_daily",
+    "daily",
+    "monthly",
+    "global_daily",
+    "global_monthly",
+    "max_concurrent",
+    "max_queued",
+)
 _SERVER_SWITCHES = ("daily", "monthly", "max_concurrent")
 """The server's limits whose 0 switches generation off (a per-member limit of 0 reads as "all 0 used")."""
 
@@ -37,53 +49,24 @@ def discord_time(moment: datetime) -> str:
     return f"<t:{int(moment.timestamp())}:R>"
 
 
-def render_quota_refusal(refusal: QuotaExceededError) -> str:
+def render_quota_refusal(refusal: QuotaExceededError, locale: Locale = None) -> str:
     """What a member is told when a limit refuses their generation: which limit, and when it frees up."""
     limit, value, used = refusal.limit, refusal.value, refusal.used
-    when = discord_time(refusal.frees_at) if refusal.frees_at else "later"
+    when = discord_time(refusal.frees_at) if refusal.frees_at else t(locale, "quota.later")
     if limit == "allowed_guilds":
-        return NOT_ALLOWED_MESSAGE
+        return t(locale, "quota.not_allowed")
     if limit == "blocked":
-        return BLOCKED_MESSAGE + (f" Reason: {refusal.block_reason}" if refusal.block_reason else "")
+        words = t(locale, "quota.blocked")
+        return words + (
+            " " + t(locale, "quota.block_reason", reason=refusal.block_reason) if refusal.block_reason else ""
+        )
     if value == 0 and limit in ("global_daily", "global_monthly"):
-        return "This bot's operator has switched music generation off for now (the bot-wide budget is 0)."
+        return t(locale, "quota.operator_off")
     if value == 0 and limit in _SERVER_SWITCHES:
-        return f"Music generation is switched off on this server (a moderator set the {limit} limit to 0)."
-    match limit:
-        case "cooldown_seconds":
-            return (
-                f"Slow down: this server allows one request every {value} seconds per member. You can ask again {when}."
-            )
-        case "per_member_daily":
-            return (
-                f"You have used all {value} of your generations for today on this server. "
-                f"Your limit resets {when} (midnight UTC)."
-            )
-        case "daily":
-            return (
-                f"This server has used all {value} of today's generations. "
-                f"The daily limit resets {when} (midnight UTC)."
-            )
-        case "monthly":
-            return (
-                f"This server has used all {value} of this month's generations. "
-                f"The monthly limit resets {when} (the 1st, UTC)."
-            )
-        case "global_daily":
-            return f"The bot's daily budget is used up; it resets {when} (midnight UTC)."
-        case "global_monthly":
-            return f"The bot's monthly budget is used up; it resets {when} (the 1st, UTC)."
-        case "max_concurrent":
-            return (
-                f"This server already has {used} generations running, the most allowed at once. "
-                "Try again when one of them finishes."
-            )
-        case "max_queued":
-            return (
-                f"This server's line is full: {used} requests are already waiting for a free slot. "
-                "Try again when the line is shorter."
-            )
-    return "A limit of this server or of the bot refuses new generations right now."
+        return t(locale, "quota.server_off", limit=limit)
+    if limit in _REFUSAL_LIMITS:
+        return t(locale, f"quota.refused.{limit}", value=value, used=used, when=when)
+    return t(locale, "quota.refused")
 
 
 def describe_limit(name: str, value: int) -> str:

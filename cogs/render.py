@@ -12,6 +12,7 @@ from bot.backends import ServerProgress, adapters
 from bot.models import FORGOTTEN_MEMBER, Clip, FailureReason, GenerationMode, Job, PostedClip
 from bot.runtime import AsLink, JobOutcome, LinkReason, ListenLink, Pause, Phase
 from bot.voting import LeaderboardPeriod
+from cogs.i18n import Locale, ordinal_form, t, tn
 
 EMBED_TITLE_LIMIT = 256
 EMBED_FIELD_LIMIT = 1024
@@ -21,38 +22,7 @@ PROMPT_ECHO_CHARS = 120
 DETAIL_ECHO_CHARS = 300
 # The bot runs as several processes and another one took this request over before it started (this one was
 # stalled past its lease): that one answers in the channel.
-HANDED_OVER_TEXT = "⏳ Another instance of the bot took this request over; its answer comes in this channel."
-
-_FAILURE_WORDS: dict[FailureReason, str] = {
-    FailureReason.API_AUTH: (
-        "The music service refused the bot's API key. Please tell a moderator so the bot's operator can fix it."
-    ),
-    FailureReason.API_CREDITS: (
-        "The music service account is out of credits. Please tell a moderator so the operator can top it up."
-    ),
-    FailureReason.API_RATE_LIMITED: "The music service is busy right now (rate limited). Try again in a minute.",
-    FailureReason.API_INVALID_REQUEST: "The music service refused this request",
-    FailureReason.API_UNAVAILABLE: "The music service is down or failing right now. Try again later.",
-    FailureReason.API_BAD_RESPONSE: "The music service sent an answer the bot could not read. Try again later.",
-    FailureReason.API_TIMEOUT: "The music service did not answer in time. Try again later.",
-    FailureReason.API_CONTENT_POLICY: "The music service refused this request under its content rules",
-    FailureReason.API_MODEL_GONE: "The music model is no longer available; please tell a moderator",
-    FailureReason.CLIPS_FAILED: "The music service could not make this song",
-    FailureReason.DEADLINE: "The songs were still not ready when the bot stopped waiting",
-    FailureReason.NOT_ACKNOWLEDGED: "Discord dropped the command before the bot could answer it.",
-    FailureReason.DELIVERY_FAILED: "The songs were made but could not be posted in this channel.",
-    FailureReason.CANCELLED: "Cancelled",
-    FailureReason.INTERRUPTED: (
-        "The bot restarted (or its database failed) at the wrong moment and could not recover this request"
-    ),
-    FailureReason.INTERNAL: "Something went wrong inside the bot.",
-}
-
-_PHASE_WORDS = {
-    Phase.QUEUED: "⏳ Queued",
-    Phase.GENERATING: "🎼 Generating",
-    Phase.FINISHING: "📦 Finishing",
-}
+HANDED_OVER_KEY = "job.handed_over"
 
 
 def fit(text: str, limit: int) -> str:
@@ -90,10 +60,9 @@ def job_label(job: Job) -> str:
     return quote_user_text(job.request.prompt)
 
 
-def ordinal(number: int) -> str:
-    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st..."""
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
+def ordinal(number: int, locale: Locale = None) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st... ("2.", "2ᵉ", "2番目": by the language's CLDR rule)."""
+    return t(locale, f"ordinal.{ordinal_form(locale, number)}", number=number)
 
 
 def render_progress(
@@ -102,63 +71,63 @@ def render_progress(
     listen: Sequence[ListenLink] = (),
     line: int | None = None,
     server: ServerProgress | None = None,
+    *,
+    locale: Locale = None,
 ) -> str:
     """The phase (with its place in the server's line while it waits for a slot, or the music service's own
     queue position and percentage where it gives them); and, while takes are being made, a link to hear each
     one that streams already (the stream is not the song: the finished songs come as their own messages)."""
     started = int(job.created_at.timestamp())
-    words = _PHASE_WORDS[phase]
+    words = t(locale, f"phase.{phase.value}")
     if phase is Phase.QUEUED and line is not None:
-        words = f"⏳ Queued — {ordinal(line)} in line"
+        words = t(locale, "progress.queued_in_line", position=ordinal(line, locale))
     elif phase is Phase.QUEUED and server is not None and server.queue_position:
-        words = f"⏳ Queued — {ordinal(server.queue_position)} in the music service's queue"
+        words = t(locale, "progress.queued_at_service", position=ordinal(server.queue_position, locale))
     elif phase is Phase.GENERATING and server is not None and server.fraction is not None:
-        words = f"🎼 Generating — {round(server.fraction * 100)}%"
-    lines = [f"{words} · “{job_label(job)}” · started <t:{started}:R>"]
+        words = t(locale, "progress.generating_percent", percent=round(server.fraction * 100))
+    lines = [t(locale, "progress.line", phase=words, label=job_label(job), started=f"<t:{started}:R>")]
     for link in listen:
-        take = f" (take {link.position + 1})" if len(listen) > 1 or link.position else ""
-        lines.append(f"▶ [Listen while it's being made{take}]({_link_target(link.url)})")
+        if len(listen) > 1 or link.position:
+            text = t(locale, "progress.listen_take", take=link.position + 1)
+        else:
+            text = t(locale, "progress.listen")
+        lines.append(f"▶ [{text}]({_link_target(link.url)})")
     return with_notice(fit("\n".join(lines), CONTENT_LIMIT - NOTICE_ROOM), job)
 
 
-def _reason_words(outcome: JobOutcome) -> str:
+def failure_words(reason: FailureReason, locale: Locale = None) -> str:
+    """Why a job ended short, in a sentence without its final full stop."""
+    return t(locale, f"failure.{reason.value}").rstrip(".。")
+
+
+def _reason_words(outcome: JobOutcome, locale: Locale) -> str:
     """Why the job ended short, without a final full stop; who cancelled it, for a cancel."""
     assert outcome.reason is not None
     who = outcome.job.cancel_requested_by
     if outcome.reason is FailureReason.CANCELLED and who is not None:
-        return f"Cancelled by <@{who}>"
-    return _FAILURE_WORDS[outcome.reason].rstrip(".")
+        return t(locale, "outcome.cancelled_by", member=f"<@{who}>")
+    return failure_words(outcome.reason, locale)
 
 
-def render_outcome(outcome: JobOutcome) -> str:
+def render_outcome(outcome: JobOutcome, *, locale: Locale = None) -> str:
     """The job's final word (or why it paused) on the command's message: icon, counts, reason, refund."""
     job, delivered, expected = outcome.job, outcome.delivered, outcome.expected
     if outcome.pause is Pause.POSTING:
-        icon, message = (
-            "⏳",
-            (
-                f"{delivered} of {expected} songs posted so far. Posting is failing right now (Discord or the bot's "
-                "database); the bot will post the rest as soon as it can."
-            ),
-        )
+        icon, message = "⏳", t(locale, "outcome.posting_paused", delivered=delivered, expected=expected)
     elif outcome.pause is Pause.DATABASE:
-        icon, message = "⏳", "The bot's database is busy; the bot will finish this as soon as it can."
+        icon, message = "⏳", t(locale, "outcome.database_paused")
     elif outcome.reason is None:
-        icon, message = "✅", f"Done: {delivered} song{'s' if delivered != 1 else ''} below."
+        icon, message = "✅", tn(locale, "outcome.done", delivered)
     elif delivered:
-        icon, message = (
-            "⚠️",
-            (
-                f"{delivered} of {expected} songs delivered. {_reason_words(outcome)}. "
-                "This generation still counts against quota."
-            ),
-        )
+        reason = _reason_words(outcome, locale)
+        icon, message = "⚠️", t(locale, "outcome.partial", delivered=delivered, expected=expected, reason=reason)
     else:
-        refund = " It was not counted against the server's quota." if outcome.refunded else ""
+        refund = "outcome.refunded" if outcome.refunded else None
         if outcome.reason is FailureReason.CANCELLED and not outcome.refunded:
-            refund = " It still counts against the server's quota: the music service had already been asked for it."
-        icon, message = "❌", _reason_words(outcome) + "." + refund
-    text = f"{icon} “{job_label(job)}”: {message}"
+            refund = "outcome.cancelled_still_counts"
+        reason = _reason_words(outcome, locale)
+        icon, message = "❌", t(locale, "outcome.failed", reason=reason) + (f" {t(locale, refund)}" if refund else "")
+    text = t(locale, "outcome.line", icon=icon, label=job_label(job), message=message)
     if outcome.detail:  # the music service's own words, quoted on their own line
         text += f"\n> {quote_user_text(outcome.detail, DETAIL_ECHO_CHARS)}"
     return with_notice(fit(text, CONTENT_LIMIT - NOTICE_ROOM), job)
@@ -175,16 +144,15 @@ def with_notice(text: str, job: Job) -> str:
     return f"{text}\n-# {fit(notice, NOTICE_ROOM - 5)}" if notice else text
 
 
-def link_note(link: AsLink) -> str:
+def link_note(link: AsLink, locale: Locale = None) -> str:
     """Why a song came as a link to the music service's file instead of attached."""
     if link.reason is LinkReason.TOO_LARGE:
         mib = 1024 * 1024
-        size = f"{link.size / mib:.1f} MiB" if link.size is not None else "bigger than that"
-        limit = f"{(link.limit or 0) / mib:.0f} MiB"
-        return f"Too large to attach here ({size}; the upload limit is {limit})."
+        size = f"{link.size / mib:.1f} MiB" if link.size is not None else t(locale, "clip.size_unknown")
+        return t(locale, "clip.too_large", size=size, limit=f"{(link.limit or 0) / mib:.0f} MiB")
     if link.reason is LinkReason.NOT_STORED:
-        return "The bot could not store the mp3 to attach it; here is the music service's link."
-    return "The mp3 could not be fetched for attaching; here is the music service's link."
+        return t(locale, "clip.not_stored")
+    return t(locale, "clip.not_fetched")
 
 
 def clip_title(job: Job, clip: Clip) -> str:
@@ -214,25 +182,29 @@ def clip_footer(job_id: int, position: int) -> str:
     return f"Song {position + 1} · job #{job_id}"
 
 
-def render_clip_embed(job: Job, clip: Clip, position: int, *, link: AsLink | None = None) -> discord.Embed:
+def render_clip_embed(
+    job: Job, clip: Clip, position: int, *, link: AsLink | None = None, locale: Locale = None
+) -> discord.Embed:
     """Title, style, duration, model, requester, cover and the start of the lyrics; plus the link if not attached."""
     embed = discord.Embed(title=fit(clip_title(job, clip), EMBED_TITLE_LIMIT), colour=discord.Colour.blurple())
     description = _lyrics_excerpt(clip.lyrics) if clip.lyrics else ""
     if job.request.instrumental and not description:
-        description = "*Instrumental*"
+        description = f"*{t(locale, 'clip.instrumental')}*"
     if link is not None:
-        listen = f"[Listen to the mp3]({_link_target(clip.audio_url)})"
-        description = fit(f"{link_note(link)}\n{listen}\n\n{description}", 4096)
+        listen = f"[{t(locale, 'clip.listen')}]({_link_target(clip.audio_url)})"
+        description = fit(f"{link_note(link, locale)}\n{listen}\n\n{description}", 4096)
     embed.description = description or None
     if clip.tags:
-        embed.add_field(name="Style", value=fit(_escaped_text(clip.tags), EMBED_FIELD_LIMIT), inline=False)
+        embed.add_field(
+            name=t(locale, "clip.style"), value=fit(_escaped_text(clip.tags), EMBED_FIELD_LIMIT), inline=False
+        )
     duration = _format_duration(clip.duration)
     if duration:
-        embed.add_field(name="Duration", value=duration)
+        embed.add_field(name=t(locale, "clip.duration"), value=duration)
     model = clip.model_name or job.request.model
     if model:
-        embed.add_field(name="Model", value=fit(_escaped_text(model), EMBED_FIELD_LIMIT))
-    embed.add_field(name="Requested by", value=f"<@{job.requester.user_id}>")
+        embed.add_field(name=t(locale, "clip.model"), value=fit(_escaped_text(model), EMBED_FIELD_LIMIT))
+    embed.add_field(name=t(locale, "clip.requested_by"), value=f"<@{job.requester.user_id}>")
     if clip.image_url.startswith(("http://", "https://")):
         embed.set_thumbnail(url=clip.image_url)
     embed.set_footer(text=clip_footer(job.id, position))

@@ -9,23 +9,22 @@ import discord
 
 from bot.errors import ChannelNotAllowedError, PromptRefusedError
 from bot.models import BlockedPhrase
+from cogs.i18n import Locale, t
 from cogs.render import quote_user_text
 
 # An embed's description holds 4,096 characters; a longer list goes out as a text file.
 LIST_CHARS = 4000
 
 
-def render_prompt_refusal(refusal: PromptRefusedError) -> str:
-    who = "the bot's operator" if refusal.by_operator else "this server's moderators"
-    return (
-        f"🚫 Your {refusal.field} contains “{quote_user_text(refusal.phrase, 100)}”, which {who} blocked. "
-        "Nothing was reserved or charged: please reword it and try again."
-    )
+def render_prompt_refusal(refusal: PromptRefusedError, locale: Locale = None) -> str:
+    key = "rules.refused_by_operator" if refusal.by_operator else "rules.refused_by_server"
+    field = t(locale, f"rules.field.{refusal.field}")
+    return t(locale, key, field=field, phrase=quote_user_text(refusal.phrase, 100))
 
 
-def render_channel_refusal(refusal: ChannelNotAllowedError) -> str:
+def render_channel_refusal(refusal: ChannelNotAllowedError, locale: Locale = None) -> str:
     places = ", ".join(f"<#{channel_id}>" for channel_id in refusal.allowed)
-    return f"🎵 In this server, music is made only in {places}. Please use me there."
+    return t(locale, "rules.channel_not_allowed", channels=places)
 
 
 def render_channels(channel_ids: Sequence[int]) -> str:

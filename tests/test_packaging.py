@@ -31,5 +31,7 @@ def test_wheel_holds_code_migrations_and_entry_point(tmp_path: Path) -> None:
             assert f"bot/storage/migrations/{dialect}/{migration.name}" in names
     for module in ("bot/__main__.py", "bot/backends/sunoapi.py", "cogs/music.py", "cogs/buttons.py"):
         assert module in names
+    for catalogue in (ROOT / "cogs" / "locales").glob("*.po"):  # read at start-up: the image needs them too
+        assert f"cogs/locales/{catalogue.name}" in names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "musicbot = bot.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -15,15 +15,42 @@ if TYPE_CHECKING:
 
 CHAT_INPUT = 1
 _CHAT_INPUT_NAME = re.compile(r"^[-_'\w]{1,32}$")
+# Discord's locales (https://discord.com/developers/docs/reference#locales): the keys of *_localizations.
+LOCALES = frozenset(
+    (
+        *("id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl", "no", "pl"),
+        *("pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi", "th", "zh-CN", "ja"),
+        *("zh-TW", "ko"),
+    )
+)
 
 
 def unknown_command() -> DiscordHTTPError:
     return DiscordHTTPError(404, 10063, "Unknown application command")
 
 
+def _check_localizations(
+    item: Mapping[str, Any], position: list[str | int], *, name_limit: int = 32, chat_input_name: bool = True
+) -> None:
+    """Localised names follow the name's rules (1-32 characters; lower case without spaces for chat input and
+    options, a context menu's may hold both); localised descriptions are 1-100, and so are choice names."""
+    for field, limit in (("name_localizations", name_limit), ("description_localizations", 100)):
+        for locale, text in (item.get(field) or {}).items():
+            where = [*position, field, locale]
+            if locale not in LOCALES:
+                raise invalid_form_body(error_at(where, "LOCALE_INVALID", f"Invalid locale {locale}"))
+            valid = isinstance(text, str) and 1 <= len(text) <= limit
+            if valid and field == "name_localizations" and chat_input_name:
+                valid = bool(_CHAT_INPUT_NAME.match(text)) and text == text.lower()
+            if not valid:
+                raise invalid_form_body(error_at(where, "APPLICATION_COMMAND_INVALID_NAME", "Invalid localization"))
+
+
 def _check_command(command: Mapping[str, Any], position: list[str | int]) -> None:
     """What the schema cannot say: chat-input names are lower case, descriptions required, required first."""
-    if (command.get("type") or CHAT_INPUT) != CHAT_INPUT:
+    chat_input = (command.get("type") or CHAT_INPUT) == CHAT_INPUT
+    _check_localizations(command, position, chat_input_name=chat_input)
+    if not chat_input:
         return
     name = command.get("name", "")
     if not _CHAT_INPUT_NAME.match(name) or name != name.lower():
@@ -37,6 +64,10 @@ def _check_command(command: Mapping[str, Any], position: list[str | int]) -> Non
         if option.get("type") in (1, 2):
             _check_command(option | {"type": CHAT_INPUT}, [*position, "options", index])
             continue
+        _check_localizations(option, [*position, "options", index])
+        for choice_index, choice in enumerate(option.get("choices") or []):
+            choice_at = [*position, "options", index, "choices", choice_index]
+            _check_localizations(choice, choice_at, name_limit=100, chat_input_name=False)
         if option.get("required") and seen_optional:
             message = "Required options must be placed before non-required options"
             raise invalid_form_body(

@@ -74,7 +74,11 @@ class InteractionBuilder:
         app_permissions: int | None = None,
         attachment_size_limit: int | None = None,
         message: FakeMessage | None = None,
+        locale: str | None = None,
     ) -> FakeInteraction:
+        """`locale`: the language the member's Discord client is set to, sent on every interaction they cause
+        (default: the one `FakeDiscord.client_locales` holds for them, else en-US); `guild_locale` is the
+        server's preferred locale."""
         fake = self._fake
         guild = fake.guilds[guild_id]
         channel = guild.channels[channel_id]
@@ -93,15 +97,15 @@ class InteractionBuilder:
             "type": interaction_type,
             "data": data,
             "guild_id": str(guild_id),
-            "guild": {"id": str(guild_id), "locale": "en-US", "features": []},
+            "guild": {"id": str(guild_id), "locale": guild.preferred_locale, "features": []},
             "channel_id": str(channel_id),
             "channel": channel.to_payload(permissions=permissions),
             "member": member.to_payload(permissions=permissions),
             "token": token,
             "version": 1,
             "app_permissions": str(bot_permissions),
-            "locale": "en-US",
-            "guild_locale": "en-US",
+            "locale": locale or fake.client_locales.get(user_id, "en-US"),
+            "guild_locale": guild.preferred_locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
             "authorizing_integration_owners": {"0": str(guild_id)},

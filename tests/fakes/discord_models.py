@@ -221,6 +221,8 @@ class FakeGuild:
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     roles: dict[int, FakeRole] = field(default_factory=dict)
     members: dict[int, FakeMember] = field(default_factory=dict)
+    # The server's "primary language" (Server Settings > Community): Discord sends it as preferred_locale.
+    preferred_locale: str = "en-US"
 
     @property
     def upload_limit(self) -> int:
@@ -258,7 +260,7 @@ class FakeGuild:
             "premium_tier": self.premium_tier,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "features": [],
             "system_channel_id": None,
             "system_channel_flags": 0,

@@ -103,6 +103,7 @@ class FakeDiscord(WorldBuilding, HttpPlumbing):
         self.owner_user_id = self.new_id()
         self.users[self.owner_user_id] = FakeUser(self.owner_user_id, "app-owner")
         self.guilds: dict[int, FakeGuild] = {}
+        self.client_locales: dict[int, str] = {}  # user id -> the language their Discord client is set to
         self.departed_guilds: dict[int, FakeGuild] = {}  # guilds the bot was removed from (see remove_bot)
         self.channels: dict[int, FakeChannel] = {}
         self.store = MessageStore(self)

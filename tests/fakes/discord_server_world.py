@@ -35,6 +35,7 @@ class WorldBuilding:
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         shard: int | None = None,
+        preferred_locale: str = "en-US",
     ) -> int:
         """Add a guild the bot is in; the bot's permissions come from its managed role, on top of @everyone.
 
@@ -48,6 +49,7 @@ class WorldBuilding:
         else:
             raise ValueError(f"shard {shard} does not exist: the fake has shard_count={self.shard_count}")
         guild = FakeGuild(guild_id, name, premium_tier, owner_id=self.owner_user_id, created_at=self.now())
+        guild.preferred_locale = preferred_locale
         guild.roles[guild_id] = FakeRole(guild_id, "@everyone", everyone_permissions)
         _check_covers(everyone_permissions, bot_permissions, "the bot")
         bot_user = self.users[self.bot_user_id]
@@ -98,6 +100,10 @@ class WorldBuilding:
         payload = {"guild_id": str(guild_id), "role": role.to_payload()}
         self.gateway.broadcast("GUILD_ROLE_CREATE", payload, guild_id=guild_id, intent=INTENT_GUILDS)
         return role.id
+
+    def set_client_locale(self, user_id: int, locale: str) -> None:
+        """The member switches their Discord client's language ("fr", "pt-BR"...): sent on their interactions."""
+        self.client_locales[user_id] = locale
 
     def add_member(
         self,
@@ -152,8 +158,10 @@ class WorldBuilding:
         attachment_size_limit: int | None = None,
         session: SessionChoice = None,
         to_all_sessions: bool = False,
+        locale: str | None = None,
     ) -> FakeInteraction:
-        """Dispatch a chat-input command. `subcommand` is "sub" or "group sub". Values: see infer_option_type."""
+        """Dispatch a chat-input command. `subcommand` is "sub" or "group sub". Values: see infer_option_type.
+        `locale`: the language of the member's Discord client (default: as set with `set_client_locale`)."""
         data = self._builder.command_data(name, options or {}, guild_id=guild_id, subcommand=subcommand)
         interaction = self._builder.new_interaction(
             APPLICATION_COMMAND,
@@ -163,6 +171,7 @@ class WorldBuilding:
             user_id=user_id,
             app_permissions=app_permissions,
             attachment_size_limit=attachment_size_limit,
+            locale=locale,
         )
         return self._dispatch_interaction(interaction, session=session, to_all_sessions=to_all_sessions)
 

@@ -1,0 +1,72 @@
+"""End to end: a member whose Discord client speaks French sees the commands and the bot's answers to them in
+French, an English member in English, and what the bot posts for the whole channel is in the server's language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.music_api import FakeMusicApi
+from tests.harness import World, running_bot
+from tests.test_e2e_admin import answered
+
+DEFERRED = 5
+
+
+async def test_commands_and_answers_speak_the_members_language(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    guild_id = discord_fake.add_guild(preferred_locale="de")  # the server's primary language: German
+    world = World(guild_id, discord_fake.add_channel(guild_id), discord_fake.add_member(guild_id, name="marie"))
+    english_member = discord_fake.add_member(guild_id, name="mary")
+    discord_fake.set_client_locale(world.member_id, "fr")
+    async with running_bot(
+        discord_fake, api, tmp_path / "db.sqlite3", world=world, default_cooldown_seconds=3600
+    ) as harness:
+        # The synced commands carry their French names and descriptions; the names Discord routes by stay English.
+        synced = {command["name"]: command for command in discord_fake.synced_commands[None]}
+        assert {"music", "music-custom", "music-top", "music-quota", "music-admin", "music-privacy"} <= set(synced)
+        music = synced["music"]
+        assert music["name_localizations"]["fr"] == "musique"
+        assert music["description_localizations"]["fr"] == "Transformer une description en deux chansons"
+        prompt = next(option for option in music["options"] if option["name"] == "prompt")
+        assert prompt["name_localizations"]["fr"] == "description"
+        assert prompt["name_localizations"]["ja"] == "説明"
+        period = next(option for option in synced["music-top"]["options"] if option["name"] == "period")
+        week = next(choice for choice in period["choices"] if choice["value"] == "week")
+        assert week["name_localizations"]["fr"] == "semaine"
+
+        # The French member's song: the command's message and the song posts are for the whole channel (German).
+        made = await harness.music("une valse sous la pluie")
+        final = await harness.finished(made)
+        assert final.content == "✅ „une valse sous la pluie“: Fertig: 2 Songs unten."
+        song = made.followups[0]
+        fields = {field["name"] for field in song.embeds[0]["fields"]}
+        assert {"Stil", "Angefragt von"} <= fields
+        assert song.embeds[0]["footer"]["text"] == "Song 1 · job #1"  # how the bot finds its posts: never translated
+
+        # Their second request meets the cooldown: told privately, in French.
+        refused = await harness.music("encore une")
+        words = (await answered(harness, refused))["content"]
+        assert refused.callbacks[0]["type"] != DEFERRED
+        assert words.startswith("Doucement : ce serveur permet une demande toutes les 3600 secondes par membre.")
+
+        # An English member is answered in English, in the same server.
+        await harness.finished(await harness.music("a waltz in the rain", user_id=english_member))
+        again = await harness.music("another", user_id=english_member)
+        assert (await answered(harness, again))["content"].startswith(
+            "Slow down: this server allows one request every 3600 seconds per member."
+        )
+
+        # The error words of the command tree, too: an admin command without Manage Server.
+        denied = await discord_fake.invoke_command(
+            "music-admin",
+            {},
+            subcommand="quota",
+            guild_id=guild_id,
+            channel_id=world.channel_id,
+            user_id=world.member_id,
+        )
+        assert (await answered(harness, denied))["content"] == (
+            "Il vous faut la permission Gérer le serveur pour faire cela."
+        )
