@@ -61,6 +61,11 @@ def _is_empty(message: FakeMessage, body: Mapping[str, Any]) -> bool:
     return not any(parts) and not body.get("sticker_ids") and not body.get("poll")
 
 
+FORWARD = 1  # message_reference.type of a forwarded message
+# What a forward's message_snapshots keep of the forwarded message (MinimalContentMessageResponse).
+SNAPSHOT_FIELDS = ("type", "content", "attachments", "embeds", "timestamp", "edited_timestamp", "flags", "components")
+
+
 class MessageStore:
     """Every message of every channel, in creation order; deleted ones are kept but flagged."""
 
@@ -93,6 +98,7 @@ class MessageStore:
         forced_flags: int = 0,
         allow_empty: bool = False,
         reply_to: FakeMessage | None = None,
+        forward_of: FakeMessage | None = None,
     ) -> FakeMessage:
         fake = self._fake
         from_command = interaction is not None and interaction.type == 2
@@ -108,10 +114,11 @@ class MessageStore:
             message_type=CHAT_INPUT_COMMAND_MESSAGE if from_command else 0,
             tts=bool(body.get("tts")),
             reply_to=reply_to,
+            forward_of=forward_of,
             nonce=body.get("nonce"),
         )
         self._apply_body(message, body, files, creating=True)
-        if not allow_empty and _is_empty(message, body):
+        if not allow_empty and forward_of is None and _is_empty(message, body):
             raise empty_message()
         self._by_channel[channel_id].append(message)
         self.nonces.remember(message)
@@ -225,6 +232,16 @@ class MessageStore:
             payload["nonce"] = message.nonce
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
+        if message.forward_of is not None:
+            source = message.forward_of
+            payload["message_reference"] = {
+                "type": FORWARD,
+                "message_id": str(source.id),
+                "channel_id": str(source.channel_id),
+                "guild_id": str(source.guild_id),
+            }
+            snapshot = {key: self.payload(source)[key] for key in SNAPSHOT_FIELDS}
+            payload["message_snapshots"] = [{"message": snapshot | {"mentions": [], "mention_roles": []}}]
         if message.reply_to is not None:
             payload["message_reference"] = {
                 "type": 0,
@@ -340,9 +357,11 @@ class ChannelRoutes:
         check_uploads(files, self._fake.guilds[channel.guild_id].upload_limit)
         check_schema("MessageCreateRequest", body)
         check_message_limits(body)
-        reply_to = None
+        reply_to = forward_of = None
         reference = body.get("message_reference")
-        if reference and reference.get("message_id"):
+        if reference and reference.get("type") == FORWARD:
+            forward_of = self._forwarded(body, reference)
+        elif reference and reference.get("message_id"):
             wanted = int(reference["message_id"])
             reply_to = next((m for m in self._store.in_channel(channel.id) if m.id == wanted), None)
             if reply_to is None and reference.get("fail_if_not_exists", True):
@@ -352,8 +371,23 @@ class ChannelRoutes:
             earlier = self._store.nonces.find(channel.id, self._fake.bot_user_id, str(body["nonce"]))
             if earlier is not None:  # Discord: the message already sent with this nonce, nothing new created
                 return json_response(self._store.payload(earlier, with_nonce=True))
-        message = self._store.create(channel.id, body, files, reply_to=reply_to)
+        message = self._store.create(channel.id, body, files, reply_to=reply_to, forward_of=forward_of)
         return json_response(self._store.payload(message, with_nonce=True))
+
+    def _forwarded(self, body: Mapping[str, Any], reference: Mapping[str, Any]) -> FakeMessage:
+        """Discord's forward: the message named by (channel_id, message_id), which the bot must be able to read;
+        the forward itself carries nothing else (a comment goes in a message of its own)."""
+        if any(body.get(key) for key in ("content", "embeds", "attachments", "components", "sticker_ids", "poll")):
+            error = error_at(["message_reference"], "MESSAGE_FORWARD_WITH_CONTENT", "A forward carries no content")
+            raise invalid_form_body(error)
+        source = self._store.find(int(reference["message_id"]))
+        channel_id = reference.get("channel_id")
+        if source is None or source.ephemeral or channel_id is None or int(channel_id) != source.channel_id:
+            raise invalid_form_body(error_at(["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown"))
+        readable = VIEW_CHANNEL | READ_MESSAGE_HISTORY
+        if self._fake.guilds[source.guild_id].permissions_of(self._fake.bot_user_id) & readable != readable:
+            raise DiscordHTTPError(403, 50013, "Missing Permissions")
+        return source
 
     async def edit_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
