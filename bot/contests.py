@@ -13,7 +13,7 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.hall_of_fame import FameTarget, HallOfFameService
-from bot.storage.contests import Contest, ContestStore, RankedSong
+from bot.storage.contests import Contest, ContestStore, RankedSong, ResultsClaim
 
 __all__ = [
     "CommunityLoop",
@@ -46,8 +46,9 @@ class ContestTarget(Protocol):
 
     async def show_standings(self, contest: Contest, standings: list[RankedSong]) -> None: ...
 
-    async def post_results(self, contest: Contest, results: list[RankedSong]) -> int:
-        """Posts the results (and forwards the winner) idempotently; returns the results message's id."""
+    async def post_results(self, contest: Contest, results: list[RankedSong], *, retaken: bool) -> int:
+        """Posts the results (and forwards the winner) idempotently; returns the results message's id. `retaken`:
+        another process claimed them first and stopped, so they may be in the channel already."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -156,13 +157,14 @@ class ContestService:
         now = self._clock()
         settled = 0
         for contest_id in await self._store.due(now):
-            if not await self._store.claim_results(
+            claim = await self._store.claim_results(
                 contest_id, self._owner, now=now, until=now + RESULTS_CLAIM, top=RESULTS_SIZE
-            ):
+            )
+            if claim is None:
                 continue
             contest = await self._store.get(contest_id)
             results = await self._store.results(contest_id)
-            message_id = await target.post_results(contest, results)
+            message_id = await target.post_results(contest, results, retaken=claim is ResultsClaim.RETAKEN)
             if await self._store.mark_posted(contest_id, self._owner, message_id, self._clock()):
                 settled += 1
                 log.info(

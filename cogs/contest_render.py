@@ -131,8 +131,13 @@ def render_cancelled_announcement(contest: Contest) -> discord.Embed:
     return embed
 
 
+def fame_song_url(candidate: FameCandidate) -> str:
+    return f"https://discord.com/channels/{candidate.guild_id}/{candidate.source_channel_id}/{candidate.message_id}"
+
+
 def render_fame_credit(candidate: FameCandidate) -> str:
-    return f"🌟 Into the hall of fame with a score of {candidate.score:+d}: a song by {credit(candidate.requester_id)}."
+    """The line before a song's forward; its link also finds it again after a crash."""
+    return f"🌟 Into the hall of fame: [a song]({fame_song_url(candidate)}) by {credit(candidate.requester_id)}."
 
 
 def render_fame_settings(settings: HallOfFame | None) -> str:

@@ -4,6 +4,7 @@ and CommunityDelivery: how the community loop posts results, standings and hall-
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import discord
 from discord import app_commands
@@ -15,6 +16,7 @@ from bot.hall_of_fame import FameCandidate
 from cogs.contest_render import (
     FAME_NEEDS_BOTH,
     FAME_OFF,
+    fame_song_url,
     render_announcement,
     render_cancelled,
     render_cancelled_announcement,
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 NO_PINGS = discord.AllowedMentions.none()
+HISTORY_SEARCH_LIMIT = 100
 
 
 def forward_reference(channel_id: int, message_id: int, guild_id: int) -> discord.MessageReference:
@@ -63,13 +66,19 @@ class CommunityDelivery:
         except discord.NotFound:
             log.info("contest=%d its announcement is gone; standings not shown", contest.id)
 
-    async def post_results(self, contest: Contest, results: list[RankedSong]) -> int:
+    async def post_results(self, contest: Contest, results: list[RankedSong], *, retaken: bool) -> int:
         channel = self._channel(contest.channel_id, contest.guild_id)
-        sent = await channel.send(
-            content=render_results(contest, results), allowed_mentions=NO_PINGS, nonce=f"k{contest.id}r"
-        )
-        if results:
-            winner = results[0]
+        text = render_results(contest, results)
+        winner = results[0] if results else None
+        found = FoundPosts()
+        if retaken:  # another process claimed them and stopped: what it posted may be there already
+            found = await self._find_posts(channel, text, winner.message_id if winner else None)
+        if found.text is not None and (winner is None or found.forward is not None):
+            return found.text
+        sent_id = found.text
+        if sent_id is None:
+            sent_id = (await channel.send(content=text, allowed_mentions=NO_PINGS, nonce=f"k{contest.id}r")).id
+        if winner is not None and found.forward is None:
             try:
                 await channel.send(
                     reference=forward_reference(winner.channel_id, winner.message_id, contest.guild_id),
@@ -78,15 +87,48 @@ class CommunityDelivery:
             except discord.HTTPException as error:  # the winning song's message was deleted meanwhile
                 log.warning("contest=%d could not forward the winner: %s", contest.id, error)
         await self.show_standings(contest, results)
-        return sent.id
+        return sent_id
 
     async def forward_to_hall_of_fame(self, candidate: FameCandidate) -> int:
         channel = self._channel(candidate.channel_id, candidate.guild_id)
         nonce = f"h{candidate.job_id}c{candidate.position}"
-        await channel.send(content=render_fame_credit(candidate), allowed_mentions=NO_PINGS, nonce=nonce)
+        # A claim taken over from a stopped process: what it posted longer ago than Discord remembers nonces is
+        # found in the channel instead of being posted again.
+        link = fame_song_url(candidate)
+        found = await self._find_posts(channel, link, candidate.message_id) if candidate.retaken else FoundPosts()
+        if found.text is None:
+            await channel.send(content=render_fame_credit(candidate), allowed_mentions=NO_PINGS, nonce=nonce)
+        if found.forward is not None:
+            return found.forward
         reference = forward_reference(candidate.source_channel_id, candidate.message_id, candidate.guild_id)
         forwarded = await channel.send(reference=reference, nonce=f"{nonce}f")
         return forwarded.id
+
+    async def _find_posts(self, channel: discord.PartialMessageable, text: str, forwarded_id: int | None) -> FoundPosts:
+        """The bot's recent message containing `text`, and its forward of message `forwarded_id`, if there."""
+        found = FoundPosts()
+        me = self._bot.user
+        try:
+            async for message in channel.history(limit=HISTORY_SEARCH_LIMIT):
+                if me is None or message.author.id != me.id:
+                    continue
+                reference = message.reference
+                if reference is not None and reference.type is discord.MessageReferenceType.forward:
+                    if reference.message_id == forwarded_id:
+                        found.forward = message.id
+                elif text in message.content:
+                    found.text = message.id
+        except discord.HTTPException as error:
+            log.warning("channel=%s could not read its history: %s", channel.id, error)
+        return found
+
+
+@dataclass
+class FoundPosts:
+    """Posts already in the channel: the text (results, a hall-of-fame credit) and the forward."""
+
+    text: int | None = None
+    forward: int | None = None
 
 
 async def start_contest(

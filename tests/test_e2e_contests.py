@@ -215,3 +215,58 @@ async def test_hall_of_fame_forwards_once_and_never_takes_it_back(harness: Runni
     assert not credits[0].pinged()
     off = await admin(harness, "halloffame", harness.moderator("mod2"), off=True)
     assert "off" in off["content"]
+
+
+async def test_results_a_stopped_process_posted_unrecorded_are_not_posted_again(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The results reached the channel but their process stopped before it heard back: long after (Discord has
+    forgotten the nonce), the process that takes the claim over finds them and posts only what is missing."""
+    database = tmp_path / "musicbot.sqlite3"
+    world = World.create(discord_fake)
+    async with running_bot(discord_fake, api, database, clock=clock, world=world, **QUICK) as first:
+        await admin(first, "contest start", first.moderator(), theme="Lost and found", ends="1h")
+        clock.advance(minutes=1)
+        song, _ = await enter(first, "found")
+        await first.click(song, "up", discord_fake.add_member(world.guild_id, name="fan"))
+        discord_fake.delay_next("create_message", seconds=60, response_only=True)
+        clock.advance(hours=1)
+        await discord_fake.wait_for(lambda: bool(results_messages(discord_fake, world.channel_id)))
+    assert forwards(discord_fake, world.channel_id) == []
+    discord_fake.advance(600)  # past Discord's memory of nonces
+    clock.advance(minutes=5)  # past the claim
+    async with running_bot(discord_fake, api, database, clock=clock, world=world, **QUICK) as second:
+        await discord_fake.wait_for(lambda: bool(forwards(discord_fake, world.channel_id)))
+        await asyncio.sleep(0.3)
+        (results,) = results_messages(discord_fake, world.channel_id)
+        assert len(forwards(discord_fake, world.channel_id)) == 1
+        rows = await second.query("SELECT results_message_id FROM contests")
+        assert rows == [{"results_message_id": results.id}]
+
+
+async def test_a_custom_entry_shows_in_the_standings_edited_at_most_once_a_minute(
+    harness: RunningBot, clock: FakeClock
+) -> None:
+    await admin(harness, "contest start", harness.moderator(), theme="Write it", ends="1d")
+    (announcement,) = [message for message in harness.discord.messages(harness.channel_id) if message.embeds]
+    clock.advance(minutes=1)
+    fields = {"song_title": "My words", "style": "folk", "lyrics": "[Verse]\nmine"}
+    submitted = await harness.custom_song(fields, contest=True)
+    await harness.finished(submitted)
+    song = submitted.followups[0]
+    assert await harness.query("SELECT count(*) AS n FROM contest_entries") == [{"n": 1}]
+
+    def standings() -> str:
+        return str(announcement.embeds[0]["fields"])
+
+    clock.advance(seconds=61)
+    await harness.discord.wait_for(lambda: f"/{song.id})" in standings())
+    await asyncio.sleep(0.3)
+    edits = announcement.edits
+    await harness.click(song, "up", harness.discord.add_member(harness.guild_id, name="fan"))
+    await asyncio.sleep(0.3)
+    assert announcement.edits == edits  # within the minute: not edited again
+    clock.advance(seconds=61)
+    await harness.discord.wait_for(lambda: "+1" in standings())
+    status = await contest_command(harness, "now", harness.member_id)
+    assert "Your entries (1)" in str(status["embeds"][0]["fields"])

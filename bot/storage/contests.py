@@ -17,6 +17,14 @@ class ContestStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ResultsClaim(StrEnum):
+    """How a process came to post a contest's results: it ended the contest, or took over a claim that ran out
+    (whose posts may then be in the channel already)."""
+
+    ENDED = "ended"
+    RETAKEN = "retaken"
+
+
 @dataclass(frozen=True, slots=True)
 class Contest:
     id: int
@@ -223,7 +231,9 @@ class ContestStore:
         )
         return sorted(int(row["id"]) for row in rows)
 
-    async def claim_results(self, contest_id: int, owner: str, *, now: datetime, until: datetime, top: int) -> bool:
+    async def claim_results(
+        self, contest_id: int, owner: str, *, now: datetime, until: datetime, top: int
+    ) -> ResultsClaim | None:
         """Ends a contest whose time came, freezing its ranking, or takes over the posting of one whose claim ran
         out: one conditional UPDATE each, so exactly one process posts a contest's results at a time."""
         parameters = {"id": contest_id, "owner": owner, "now": to_db_time(now), "until": to_db_time(until)}
@@ -235,15 +245,13 @@ class ContestStore:
             )
             if ended:
                 await self._freeze_results(transaction, contest_id, top)
-                return True
-            return bool(
-                await transaction.execute(
-                    """UPDATE contests SET results_claimed_by = :owner, results_claim_until = :until
-                       WHERE id = :id AND status = 'ended' AND results_posted_at IS NULL
-                         AND results_claim_until < :now""",
-                    parameters,
-                )
+                return ResultsClaim.ENDED
+            retaken = await transaction.execute(
+                """UPDATE contests SET results_claimed_by = :owner, results_claim_until = :until
+                   WHERE id = :id AND status = 'ended' AND results_posted_at IS NULL AND results_claim_until < :now""",
+                parameters,
             )
+            return ResultsClaim.RETAKEN if retaken else None
 
     async def _freeze_results(self, transaction: Transaction, contest_id: int, top: int) -> None:
         row = await transaction.fetch_one(f"SELECT {_CONTEST_COLUMNS} FROM contests WHERE id = ?", (contest_id,))

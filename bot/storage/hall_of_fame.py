@@ -30,6 +30,7 @@ class FameCandidate:
     requester_id: int
     channel_id: int  # the hall of fame's
     score: int
+    retaken: bool = False  # claimed after another claim ran out: its posts may be in the channel already
 
 
 _CANDIDATE = """
@@ -41,7 +42,7 @@ _CANDIDATE = """
     WHERE hall_of_fame_posts.clip_id = ? AND clips.message_id IS NOT NULL"""
 
 
-def _candidate(row: Row) -> FameCandidate:
+def _candidate(row: Row, *, retaken: bool) -> FameCandidate:
     return FameCandidate(
         clip_id=row["clip_id"],
         job_id=int(row["job_id"]),
@@ -52,6 +53,7 @@ def _candidate(row: Row) -> FameCandidate:
         requester_id=int(row["requester_id"]),
         channel_id=int(row["channel_id"]),
         score=int(row["score"]),
+        retaken=retaken,
     )
 
 
@@ -105,15 +107,15 @@ class HallOfFameStore:
             "now": to_db_time(now),
             "until": to_db_time(until),
         }
-        claimed = await self._database.execute(
+        inserted = await self._database.execute(
             """INSERT INTO hall_of_fame_posts (clip_id, guild_id, channel_id, claimed_by, claim_until)
                VALUES (:clip, :guild, :channel, :owner, :until) ON CONFLICT (clip_id) DO NOTHING""",
             parameters,
-        ) or await self.reclaim(clip_id, owner, now=now, until=until)
-        if not claimed:
+        )
+        if not inserted and not await self.reclaim(clip_id, owner, now=now, until=until):
             return None
         row = await self._database.fetch_one(_CANDIDATE, (clip_id,))
-        return _candidate(row) if row else None
+        return _candidate(row, retaken=not inserted) if row else None
 
     async def reclaim(self, clip_id: str, owner: str, *, now: datetime, until: datetime) -> bool:
         return bool(
