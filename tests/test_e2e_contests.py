@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.contests import ContestService
+from bot.storage import SqliteDatabase
+from bot.storage.contests import ContestStore
 from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.music_api import FakeMusicApi
@@ -270,3 +273,25 @@ async def test_a_custom_entry_shows_in_the_standings_edited_at_most_once_a_minut
     await harness.discord.wait_for(lambda: "+1" in standings())
     status = await contest_command(harness, "now", harness.member_id)
     assert "Your entries (1)" in str(status["embeds"][0]["fields"])
+
+
+async def test_a_second_service_on_the_same_database_racing_the_bot_posts_nothing_more(
+    harness: RunningBot, clock: FakeClock
+) -> None:
+    """Another process's contest service (its own connection to the database, its own owner) settles at the same
+    moment as the bot's loop, through the same Discord: one results post between them."""
+    await admin(harness, "contest start", harness.moderator(), theme="Race", ends="10m")
+    clock.advance(minutes=1)
+    song, _ = await enter(harness, "fast")
+    await harness.click(song, "up", harness.discord.add_member(harness.guild_id, name="fan"))
+    target = harness.bot.community_target
+    assert target is not None
+    async with SqliteDatabase.open(harness.settings.database_path) as database:
+        other = ContestService(ContestStore(database), clock=clock, owner="another-process")
+        clock.advance(minutes=10)
+        settled = await asyncio.gather(*(other.settle_due(target) for _ in range(3)))
+    await harness.discord.wait_for(lambda: bool(forwards(harness.discord, harness.channel_id)))
+    await asyncio.sleep(0.3)
+    assert sum(settled) <= 1
+    assert len(results_messages(harness.discord, harness.channel_id)) == 1
+    assert len(forwards(harness.discord, harness.channel_id)) == 1
