@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.discord_forwards import FORWARD, forward_fields, forwarded_message
 from tests.fakes.discord_gateway import INTENT_GUILD_MESSAGES
 from tests.fakes.discord_message_models import NonceCache, query_int
 from tests.fakes.discord_models import (
@@ -59,11 +60,6 @@ def empty_message() -> DiscordHTTPError:
 def _is_empty(message: FakeMessage, body: Mapping[str, Any]) -> bool:
     parts = (message.content.strip(), message.embeds, message.attachments, message.components)
     return not any(parts) and not body.get("sticker_ids") and not body.get("poll")
-
-
-FORWARD = 1  # message_reference.type of a forwarded message
-# What a forward's message_snapshots keep of the forwarded message (MinimalContentMessageResponse).
-SNAPSHOT_FIELDS = ("type", "content", "attachments", "embeds", "timestamp", "edited_timestamp", "flags", "components")
 
 
 class MessageStore:
@@ -233,15 +229,7 @@ class MessageStore:
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
         if message.forward_of is not None:
-            source = message.forward_of
-            payload["message_reference"] = {
-                "type": FORWARD,
-                "message_id": str(source.id),
-                "channel_id": str(source.channel_id),
-                "guild_id": str(source.guild_id),
-            }
-            snapshot = {key: self.payload(source)[key] for key in SNAPSHOT_FIELDS}
-            payload["message_snapshots"] = [{"message": snapshot | {"mentions": [], "mention_roles": []}}]
+            payload |= forward_fields(message.forward_of, self.payload(message.forward_of))
         if message.reply_to is not None:
             payload["message_reference"] = {
                 "type": 0,
@@ -360,7 +348,7 @@ class ChannelRoutes:
         reply_to = forward_of = None
         reference = body.get("message_reference")
         if reference and reference.get("type") == FORWARD:
-            forward_of = self._forwarded(body, reference)
+            forward_of = forwarded_message(self._fake, self._store.find(int(reference["message_id"])), body, reference)
         elif reference and reference.get("message_id"):
             wanted = int(reference["message_id"])
             reply_to = next((m for m in self._store.in_channel(channel.id) if m.id == wanted), None)
@@ -373,21 +361,6 @@ class ChannelRoutes:
                 return json_response(self._store.payload(earlier, with_nonce=True))
         message = self._store.create(channel.id, body, files, reply_to=reply_to, forward_of=forward_of)
         return json_response(self._store.payload(message, with_nonce=True))
-
-    def _forwarded(self, body: Mapping[str, Any], reference: Mapping[str, Any]) -> FakeMessage:
-        """Discord's forward: the message named by (channel_id, message_id), which the bot must be able to read;
-        the forward itself carries nothing else (a comment goes in a message of its own)."""
-        if any(body.get(key) for key in ("content", "embeds", "attachments", "components", "sticker_ids", "poll")):
-            error = error_at(["message_reference"], "MESSAGE_FORWARD_WITH_CONTENT", "A forward carries no content")
-            raise invalid_form_body(error)
-        source = self._store.find(int(reference["message_id"]))
-        channel_id = reference.get("channel_id")
-        if source is None or source.ephemeral or channel_id is None or int(channel_id) != source.channel_id:
-            raise invalid_form_body(error_at(["message_reference"], "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown"))
-        readable = VIEW_CHANNEL | READ_MESSAGE_HISTORY
-        if self._fake.guilds[source.guild_id].permissions_of(self._fake.bot_user_id) & readable != readable:
-            raise DiscordHTTPError(403, 50013, "Missing Permissions")
-        return source
 
     async def edit_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
