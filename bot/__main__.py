@@ -23,7 +23,9 @@ from bot.backends.fetch_policy import make_connector
 from bot.backends.metered import MeteredBackend, metered_download
 from bot.callbacks import CallbackAddresses, shared_secret
 from bot.clock import Clock, utc_now
+from bot.contests import CommunityLoop, ContestService
 from bot.doctor import run_doctor
+from bot.hall_of_fame import HallOfFameService
 from bot.health import CallbackReceiver, HealthChecks, serving
 from bot.log_format import formatter
 from bot.loop_monitor import LoopStallMonitor
@@ -36,9 +38,11 @@ from bot.runtime import JobRuntime
 from bot.runtime.retention import DataRetention
 from bot.settings import Settings
 from bot.storage import BotStateStore, JobStore, QuotaStore, VoteStore, open_database
+from bot.storage.contests import ContestStore
 from bot.storage.coordination import CoordinationStore
 from bot.storage.database import DatabaseOpenError, MigrationError, is_postgres_url
 from bot.storage.erasure import ErasureStore
+from bot.storage.hall_of_fame import HallOfFameStore
 from bot.storage.privacy import PrivacyStore
 from bot.storage.rules import RuleStore
 from bot.voting import VotingService
@@ -151,6 +155,9 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
                 interval=settings.retention_interval_seconds,
             ),
         )
+        contests = ContestService(ContestStore(database), clock=clock, owner=settings.instance_id)
+        hall_of_fame = HallOfFameService(HallOfFameStore(database), clock=clock, owner=settings.instance_id)
+        community = CommunityLoop(contests, hall_of_fame, interval=settings.community_interval_seconds)
         services = Services(
             runtime=runtime,
             quota=quota,
@@ -159,6 +166,8 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
             state=BotStateStore(database),
             coordination=CoordinationStore(database, owner=settings.instance_id),
             rules=rules,
+            contests=contests,
+            hall_of_fame=hall_of_fame,
             clock=clock,
             metrics=metrics,
         )
@@ -166,10 +175,16 @@ async def build_bot(settings: Settings, *, clock: Clock = utc_now) -> AsyncItera
         metrics.watch(jobs=runtime.jobs.unfinished_by_state, latencies=lambda: bot.latencies)
         monitor = LoopStallMonitor(observe=metrics.loop_stalled)
         watching = asyncio.create_task(monitor.run(), name="loop-monitor")
+        settling = asyncio.create_task(
+            community.run(lambda: bot.community_target, bot.wait_until_ready), name="community-loop"
+        )
         try:
             async with bot, runtime.running(bot.resume_target, bot.wait_until_ready), health(settings, bot, callbacks):
                 yield bot
         finally:
+            settling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await settling
             watching.cancel()
             monitor.report()
 

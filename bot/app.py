@@ -14,6 +14,8 @@ import discord
 from discord.ext import commands
 
 from bot.clock import Clock, utc_now
+from bot.contests import CommunityTarget, ContestService
+from bot.hall_of_fame import HallOfFameService
 from bot.metrics import Metrics
 from bot.models import Job
 from bot.privacy import PrivacyService
@@ -40,6 +42,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.admin",
     "cogs.privacy",
     "cogs.song_deletion",
+    "cogs.contests",
 )
 
 
@@ -54,6 +57,8 @@ class Services:
     state: BotStateStore
     coordination: CoordinationStore
     rules: ModerationRules
+    contests: ContestService
+    hall_of_fame: HallOfFameService
     clock: Clock
     metrics: Metrics = field(default_factory=Metrics)
 
@@ -68,6 +73,8 @@ class MusicBot(commands.AutoShardedBot):
     services: Services
     # How a job resumed without its interaction reaches its channel; the music extension sets it when it loads.
     channel_delivery: TargetFactory | None = None
+    # What the community loop posts through (contest results, hall of fame); the contest extension sets it.
+    community_target: CommunityTarget | None = None
 
     def __init__(self, *, settings: Settings, services: Services) -> None:
         intents = discord.Intents.none()

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # are erased (unset: kept for ever); the loop that does it looks every RETENTION_INTERVAL_SECONDS.
     data_retention_days: int | None = Field(default=None, ge=1)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    # How often the community loop looks for contests whose end came (and edits their standings, at most once a
+    # minute), and for hall-of-fame forwards a stopped process left unfinished.
+    community_interval_seconds: float = Field(default=15.0, gt=0)
 
     @field_validator(*BACKEND_BASE_URL_SETTINGS)
     @classmethod

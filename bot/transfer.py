@@ -35,12 +35,17 @@ COPIED_TABLES = (
     "allowed_channels",
     "departed_guilds",
     "forgotten_requests",
+    "contests",
+    "contest_entries",
+    "contest_results",
+    "hall_of_fame",
+    "hall_of_fame_posts",
     "bot_state",
 )
 # Coordination between running processes: meaningless once the bot is stopped, so not copied.
 SKIPPED_TABLES = ("handled_interactions", "identify_slots")
 TRIGGERED_TABLES = ("jobs", "votes")
-IDENTITY_TABLES = ("jobs", "quota_ledger", "moderation_log")
+IDENTITY_TABLES = ("jobs", "quota_ledger", "moderation_log", "contests")
 BATCH = 5_000
 
 

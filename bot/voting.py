@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.clock import Clock
@@ -33,6 +33,7 @@ class LeaderboardPeriod(StrEnum):
 class VoteResult:
     action: VoteAction
     tally: VoteTally
+    clip_id: str = ""
 
 
 class VotingService:
@@ -48,16 +49,24 @@ class VotingService:
         return clip
 
     async def vote(
-        self, job_id: int, position: int, *, voter_id: int, voter_is_bot: bool, choice: VoteChoice
+        self,
+        job_id: int,
+        position: int,
+        *,
+        voter_id: int,
+        voter_is_bot: bool,
+        choice: VoteChoice,
+        voter_joined_at: datetime | None = None,
     ) -> VoteResult:
-        """Toggles the member's vote; refuses bots and the song's own requester."""
+        """Toggles the member's vote; refuses bots and the song's own requester. `voter_joined_at`: when the voter
+        joined the server (kept with the vote, for contests that leave out members who joined after they began)."""
         if voter_is_bot:
             raise UserFacingError("Bots cannot vote.")
         clip = await self.clip_for_buttons(job_id, position)
         if clip.requester_id == voter_id:
             raise UserFacingError("You can't vote on a song you requested; let the others judge it.")
-        action, tally = await self._store.toggle(clip.clip_id, voter_id, choice, self._clock())
-        return VoteResult(action, tally)
+        action, tally = await self._store.toggle(clip.clip_id, voter_id, choice, self._clock(), voter_joined_at)
+        return VoteResult(action, tally, clip.clip_id)
 
     async def leaderboard(self, guild_id: int, period: LeaderboardPeriod) -> list[PostedClip]:
         window = period.window

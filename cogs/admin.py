@@ -16,6 +16,7 @@ from bot.models import MAX_COOLDOWN_SECONDS, Requester
 from bot.privacy import PrivacyService
 from bot.quota import QuotaService, UsagePeriod
 from bot.rules import PHRASE_MAX_CHARS, ModerationRules
+from cogs.contests import cancel_contest, configure_hall_of_fame, end_contest, start_contest
 from cogs.quota_render import render_limits, render_quota_status, render_usage
 from cogs.render import quote_user_text
 from cogs.rules_render import render_channels, render_phrases
@@ -45,6 +46,7 @@ class AdminCog(commands.Cog):
         name="blocklist", description="Words and phrases refused in prompts, lyrics, titles and styles", parent=admin
     )
     channels = app_commands.Group(name="channels", description="The channels where /music works", parent=admin)
+    contest = app_commands.Group(name="contest", description="A song contest with a theme and a deadline", parent=admin)
 
     def __init__(
         self,
@@ -185,6 +187,53 @@ class AdminCog(commands.Cog):
         """A deleted channel leaves the list, so a server whose listed channels are all gone is not locked out."""
         if await self.rules.remove_channel(channel.guild.id, channel.id, actor_id=None):
             log.info("guild=%d channel=%d was deleted; removed from the allowed channels", channel.guild.id, channel.id)
+
+    @contest.command(name="start", description="Start a contest (one at a time); songs enter with contest:True")
+    @app_commands.describe(
+        theme="What the songs should be about",
+        ends="How long it runs: 3d, 12h, 90m or 1d12h",
+        channel="Where it is announced and its results posted (default: here)",
+        max_entries_per_member="Entries each member may make (default: no cap beyond the quota)",
+        exclude_new_members="Leave out votes of members who joined after the contest started",
+    )
+    async def contest_start(
+        self,
+        interaction: Interaction,
+        theme: app_commands.Range[str, 1, 200],
+        ends: app_commands.Range[str, 1, 20],
+        channel: MusicChannel | None = None,
+        max_entries_per_member: app_commands.Range[int, 1, 100] | None = None,
+        exclude_new_members: bool = False,
+    ) -> None:
+        await start_contest(
+            interaction,
+            theme=theme,
+            ends=ends,
+            channel=channel,
+            max_entries_per_member=max_entries_per_member,
+            exclude_new_members=exclude_new_members,
+        )
+
+    @contest.command(name="end", description="End the running contest now and post its results")
+    async def contest_end(self, interaction: Interaction) -> None:
+        await end_contest(interaction)
+
+    @contest.command(name="cancel", description="Cancel the running contest (no results)")
+    async def contest_cancel(self, interaction: Interaction) -> None:
+        await cancel_contest(interaction)
+
+    @admin.command(name="halloffame", description="Forward songs reaching a score to a channel; no options: show")
+    @app_commands.describe(
+        channel="Where songs are forwarded", threshold="The score (👍 minus 👎) a song must reach", off="Turn it off"
+    )
+    async def halloffame(
+        self,
+        interaction: Interaction,
+        channel: MusicChannel | None = None,
+        threshold: app_commands.Range[int, 1, 1_000_000] | None = None,
+        off: bool = False,
+    ) -> None:
+        await configure_hall_of_fame(interaction, channel, threshold, off)
 
     @admin.command(name="delete-song", description="Delete one of the bot's songs: its message, votes and record")
     @app_commands.describe(message="The song's message link (Copy Message Link) or id")

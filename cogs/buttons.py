@@ -15,6 +15,7 @@ from bot.app import MusicBot
 from bot.errors import UserFacingError
 from bot.models import JobStatus, VoteChoice, VoteTally
 from bot.tree import answer_error
+from cogs.contests import hall_of_fame_after_vote
 from cogs.render import fit
 
 Interaction = discord.Interaction[MusicBot]
@@ -82,9 +83,11 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
                     voter_id=interaction.user.id,
                     voter_is_bot=interaction.user.bot,
                     choice=self.choice,
+                    voter_joined_at=getattr(interaction.user, "joined_at", None),
                 )
                 await interaction.response.edit_message(view=clip_view(self.job_id, self.position, result.tally))
                 await self._show_latest_tally(interaction, result.tally)
+            await hall_of_fame_after_vote(interaction, result.clip_id, result.tally.score)
         except Exception as error:
             await answer_error(interaction, error)
 

@@ -268,18 +268,25 @@ async def check_channel_allowed(bot: MusicBot, interaction: Interaction) -> None
 
 
 async def start_generation(
-    bot: MusicBot, runtime: JobRuntime, interaction: Interaction, request: GenerationRequest
+    bot: MusicBot, runtime: JobRuntime, interaction: Interaction, request: GenerationRequest, *, contest: bool = False
 ) -> None:
     """Check, reserve before deferring (so a refusal stays private), then defer publicly and start the job.
 
-    Shared by `/music`, the `/music-custom` form and the `Again` button: all go through the same quota.
+    Shared by `/music`, the `/music-custom` form and the `Again` button: all go through the same quota. With
+    `contest`, the job enters the server's running contest: refused before reserving when none runs or the member
+    reached its cap, and marked as an entry right after the reservation, exactly within the cap (a simultaneous
+    entry that took the last place gives this reservation back, still before the public answer).
     """
     if interaction.guild_id is None or interaction.channel_id is None:
         raise app_commands.NoPrivateMessage()
     await check_channel_allowed(bot, interaction)
     check_bot_can_deliver(interaction)
     requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
+    contests = bot.services.contests
+    entering = await contests.check_entry(interaction.guild_id, interaction.user.id) if contest else None
     async with runtime.admit(requester, request) as reservation:
+        if entering is not None:
+            await contests.enter(entering, reservation.job.id, interaction.user.id)
         try:
             response = await interaction.response.defer(thinking=True)
         except discord.HTTPException as error:

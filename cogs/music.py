@@ -41,9 +41,12 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
         placeholder="[Verse]\n...\n[Chorus]\n...",
     )
 
-    def __init__(self, cog: MusicCog, *, spec: ModelSpec, instrumental: bool, model: str | None) -> None:
+    def __init__(
+        self, cog: MusicCog, *, spec: ModelSpec, instrumental: bool, model: str | None, contest: bool = False
+    ) -> None:
         super().__init__()
         self._cog = cog
+        self._contest = contest
         self._instrumental = instrumental
         self._model = model
         # The form's limits are the chosen model's, so Discord stops over-long text as it is typed.
@@ -66,7 +69,7 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
             title=self.song_title.value,
             tags=self.style.value,
         )
-        await start_generation(self._cog.bot, self._cog.runtime, interaction, request)
+        await start_generation(self._cog.bot, self._cog.runtime, interaction, request, contest=self._contest)
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:  # type: ignore[override]
         await answer_error(interaction, error)
@@ -98,6 +101,7 @@ class MusicCog(commands.Cog):
         instrumental="No vocals",
         model="Which model (the list is this bot's music service's)",
         duration="Length in seconds, for models that let you choose it",
+        contest="Enter these songs in the server's running contest",
     )
     async def music(
         self,
@@ -106,19 +110,26 @@ class MusicCog(commands.Cog):
         instrumental: bool = False,
         model: str | None = None,
         duration: app_commands.Range[int, 1, 600] | None = None,
+        contest: bool = False,
     ) -> None:
         request = GenerationRequest(GenerationMode.DESCRIPTION, prompt, instrumental, model, duration_seconds=duration)
-        await start_generation(self.bot, self.runtime, interaction, request)
+        await start_generation(self.bot, self.runtime, interaction, request, contest=contest)
 
     @app_commands.command(name="music-custom", description="Write your own lyrics, title and style")
     @app_commands.guild_only()
-    @app_commands.describe(instrumental="No vocals (lyrics become optional)", model="Which model to use")
+    @app_commands.describe(
+        instrumental="No vocals (lyrics become optional)",
+        model="Which model to use",
+        contest="Enter these songs in the server's running contest",
+    )
     async def music_custom(
-        self, interaction: Interaction, instrumental: bool = False, model: str | None = None
+        self, interaction: Interaction, instrumental: bool = False, model: str | None = None, contest: bool = False
     ) -> None:
         await check_channel_allowed(self.bot, interaction)  # before the member writes a whole song in the form
+        if contest and interaction.guild_id is not None:  # before the form, too
+            await self.bot.services.contests.check_entry(interaction.guild_id, interaction.user.id)
         spec = custom_mode_model(self.runtime.capabilities, model)
-        modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model)
+        modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model, contest=contest)
         await interaction.response.send_modal(modal)
 
     @music.autocomplete("model")

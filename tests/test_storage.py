@@ -204,7 +204,9 @@ async def test_votes_toggle_and_switch(database: Database, clock: FakeClock) -> 
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.SWITCHED, VoteTally(0, 1))
     assert await votes.toggle("c1", 7, VoteChoice.DOWN, clock()) == (VoteAction.REMOVED, VoteTally(0, 0))
     with pytest.raises((sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)):
-        await database.execute("INSERT INTO votes VALUES ('c1', 7, 1, 'x'), ('c1', 7, -1, 'y')")
+        await database.execute(
+            "INSERT INTO votes (clip_id, user_id, value, voted_at) VALUES ('c1', 7, 1, 'x'), ('c1', 7, -1, 'y')"
+        )
 
 
 async def test_grouped_writes_fail_alone_and_commit_together(sqlite_database: Database, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ class LockSpace(IntEnum):
     VOTE = 3  # one clip's votes
     IDENTIFY = 4  # one Discord IDENTIFY bucket
     GUILD_RULES = 5  # a server's blocked phrases and allowed channels
+    CONTEST = 6  # one contest: its entries and its ending
 
 
 @dataclass(frozen=True, slots=True)

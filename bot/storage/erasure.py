@@ -43,6 +43,11 @@ GUILD_TABLES: tuple[GuildTable, ...] = (
     GuildTable("blocked_phrases", "words"),
     GuildTable("allowed_channels", "channel_id"),
     GuildTable("quota_counters", "scope, period", only="scope LIKE 'member:%'"),
+    GuildTable("contest_entries", "job_id"),
+    GuildTable("contest_results", "contest_id, place"),
+    GuildTable("contests", "id"),
+    GuildTable("hall_of_fame_posts", "clip_id"),
+    GuildTable("hall_of_fame", "guild_id"),
 )
 
 

@@ -101,6 +101,9 @@ class PrivacyStore:
                 f"AND status IN {FINISHED_IN}",
                 {**FINISHED, "user": user_id, "nobody": FORGOTTEN_MEMBER},
             )
+            await transaction.execute(  # their contest entries stay in the contests, no longer naming them
+                "UPDATE contest_entries SET user_id = ? WHERE user_id = ?", (FORGOTTEN_MEMBER, user_id)
+            )
         return ForgetReport(votes=votes, requests=requests)
 
     @property
@@ -148,6 +151,8 @@ class PrivacyStore:
                     f"DELETE FROM {table} WHERE guild_id = ? AND clip_id = ?", (row["guild_id"], clip_id)
                 )
             await transaction.execute("DELETE FROM vote_tallies WHERE clip_id = ?", (clip_id,))
+            for table in ("contest_results", "hall_of_fame_posts"):  # a deleted song leaves past results too
+                await transaction.execute(f"DELETE FROM {table} WHERE clip_id = ?", (clip_id,))
             await transaction.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
             await log_moderation(transaction, row["guild_id"], actor_id, "delete_song", clip_id, None, None, now)
             return votes

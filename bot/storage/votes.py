@@ -134,7 +134,7 @@ class VoteStore:
         )
 
     async def toggle(
-        self, clip_id: str, user_id: int, choice: VoteChoice, now: datetime
+        self, clip_id: str, user_id: int, choice: VoteChoice, now: datetime, joined_at: datetime | None = None
     ) -> tuple[VoteAction, VoteTally]:
         """Adds, removes (same choice again) or switches the member's vote, and returns the fresh tally."""
         value = choice.value_in_db
@@ -147,10 +147,11 @@ class VoteStore:
                 action = VoteAction.REMOVED
             else:
                 await connection.execute(
-                    """INSERT INTO votes (clip_id, user_id, value, voted_at) VALUES (?, ?, ?, ?)
+                    """INSERT INTO votes (clip_id, user_id, value, voted_at, voter_joined_at) VALUES (?, ?, ?, ?, ?)
                        ON CONFLICT (clip_id, user_id) DO UPDATE SET value = excluded.value,
-                                                                   voted_at = excluded.voted_at""",
-                    (clip_id, user_id, value, to_db_time(now)),
+                                                                   voted_at = excluded.voted_at,
+                                                                   voter_joined_at = excluded.voter_joined_at""",
+                    (clip_id, user_id, value, to_db_time(now), to_db_time(joined_at) if joined_at else None),
                 )
                 action = VoteAction.SWITCHED if rows else VoteAction.ADDED
             tally_rows = await connection.fetch_all("SELECT up, down FROM vote_tallies WHERE clip_id = ?", (clip_id,))

@@ -68,6 +68,7 @@ class FakeMessage:
     message_type: int = 0
     tts: bool = False
     reply_to: FakeMessage | None = None
+    forward_of: FakeMessage | None = None  # a forward (message_reference type FORWARD) of this message
     edits: int = 0
     edited_at: float | None = None
     deleted: bool = False

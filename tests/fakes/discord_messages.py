@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.discord_forwards import FORWARD, forward_fields, forwarded_message
 from tests.fakes.discord_gateway import INTENT_GUILD_MESSAGES
 from tests.fakes.discord_message_models import NonceCache, query_int
 from tests.fakes.discord_models import (
@@ -93,6 +94,7 @@ class MessageStore:
         forced_flags: int = 0,
         allow_empty: bool = False,
         reply_to: FakeMessage | None = None,
+        forward_of: FakeMessage | None = None,
     ) -> FakeMessage:
         fake = self._fake
         from_command = interaction is not None and interaction.type == 2
@@ -108,10 +110,11 @@ class MessageStore:
             message_type=CHAT_INPUT_COMMAND_MESSAGE if from_command else 0,
             tts=bool(body.get("tts")),
             reply_to=reply_to,
+            forward_of=forward_of,
             nonce=body.get("nonce"),
         )
         self._apply_body(message, body, files, creating=True)
-        if not allow_empty and _is_empty(message, body):
+        if not allow_empty and forward_of is None and _is_empty(message, body):
             raise empty_message()
         self._by_channel[channel_id].append(message)
         self.nonces.remember(message)
@@ -225,6 +228,8 @@ class MessageStore:
             payload["nonce"] = message.nonce
         if message.webhook_id is not None:
             payload["webhook_id"] = str(message.webhook_id)
+        if message.forward_of is not None:
+            payload |= forward_fields(message.forward_of, self.payload(message.forward_of))
         if message.reply_to is not None:
             payload["message_reference"] = {
                 "type": 0,
@@ -340,9 +345,11 @@ class ChannelRoutes:
         check_uploads(files, self._fake.guilds[channel.guild_id].upload_limit)
         check_schema("MessageCreateRequest", body)
         check_message_limits(body)
-        reply_to = None
+        reply_to = forward_of = None
         reference = body.get("message_reference")
-        if reference and reference.get("message_id"):
+        if reference and reference.get("type") == FORWARD:
+            forward_of = forwarded_message(self._fake, self._store.find(int(reference["message_id"])), body, reference)
+        elif reference and reference.get("message_id"):
             wanted = int(reference["message_id"])
             reply_to = next((m for m in self._store.in_channel(channel.id) if m.id == wanted), None)
             if reply_to is None and reference.get("fail_if_not_exists", True):
@@ -352,7 +359,7 @@ class ChannelRoutes:
             earlier = self._store.nonces.find(channel.id, self._fake.bot_user_id, str(body["nonce"]))
             if earlier is not None:  # Discord: the message already sent with this nonce, nothing new created
                 return json_response(self._store.payload(earlier, with_nonce=True))
-        message = self._store.create(channel.id, body, files, reply_to=reply_to)
+        message = self._store.create(channel.id, body, files, reply_to=reply_to, forward_of=forward_of)
         return json_response(self._store.payload(message, with_nonce=True))
 
     async def edit_message(self, request: web.Request) -> web.Response:

@@ -226,6 +226,11 @@ _SNOWFLAKE_ACCEPTING_INTEGERS = {
 }
 
 
+# Discord's documentation (which wins over the preview spec) has a second reference type, FORWARD = 1, that the
+# spec's MessageReferenceType does not list yet.
+_MESSAGE_REFERENCE_TYPE_FORWARD = {"title": "FORWARD", "description": "Forward of a message", "const": 1}
+
+
 def _referenced_names(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -251,12 +256,16 @@ def regenerate_schemas(spec_path: Path) -> None:
         wanted[name] = all_schemas[name]
         pending.extend(_referenced_names(all_schemas[name]))
     wanted["SnowflakeType"] = _SNOWFLAKE_ACCEPTING_INTEGERS
+    reference_types = wanted["MessageReferenceType"]["oneOf"]
+    if _MESSAGE_REFERENCE_TYPE_FORWARD not in reference_types:
+        reference_types.append(_MESSAGE_REFERENCE_TYPE_FORWARD)
     document = {
         "$comment": (
             "Subset of Discord's official OpenAPI description (discord/discord-api-spec specs/openapi.json, "
             "MIT licence, Copyright 2023 Discord; full text in DISCORD_OPENAPI_LICENSE beside this "
             "file). Only request schemas used by tests/fakes are kept. One change: SnowflakeType also accepts "
-            "non-negative integers, as the live API does and discord.py sends (attachment ids, mention ids). "
+            "non-negative integers, as the live API does and discord.py sends (attachment ids, mention ids); "
+            "MessageReferenceType also lists FORWARD (1), as Discord's documentation does. "
             "Regenerate with: uv run python -m tests.fakes.discord_validation /path/to/openapi.json"
         ),
         "x-source-info": spec.get("info", {}),
