@@ -52,7 +52,8 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
         self.style.max_length = min(spec.max_tags_chars, TEXT_INPUT_MAX)
         self.lyrics.max_length = min(spec.max_lyrics_chars, TEXT_INPUT_MAX)
         for field, name in ((self.song_title, "title"), (self.style, "style"), (self.lyrics, "lyrics")):
-            field.label = t(locale, f"form.label.{name}")
+            # The input's own label, as the class sets it; discord.py 2.6 warns on its setter (it prefers a ui.Label).
+            field._underlying.label = t(locale, f"form.label.{name}")
             field.placeholder = t(locale, f"form.placeholder.{name}")
         if not spec.lyrics_required and (instrumental or spec.instrumental is Instrumental.ALWAYS):
             self.lyrics.required = False
