@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.models import FailureReason
 
 
 class UserFacingError(Exception):
-    """An error whose message is written for the member who triggered it; shown ephemerally."""
+    """An error whose message is written for the member who triggered it; shown ephemerally. `message` is the
+    English text (also for logs); `key` and `values`, when given, let the Discord layer word it in the member's
+    language from its catalogues (`count` picks a counted phrase's plural form)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        values: Mapping[str, str | int] | None = None,
+        count: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.key = key
+        self.values: Mapping[str, str | int] = dict(values or {})
+        self.count = count
 
 
 class InvalidRequestError(UserFacingError):

@@ -27,15 +27,22 @@ from bot.storage import QuotaStore
 log = logging.getLogger(__name__)
 
 
-def ceiling_refusal(name: str, value: int, ceiling: int) -> str | None:
+def ceiling_refusal(name: str, value: int, ceiling: int) -> UserFacingError | None:
     """Why a moderator may not set `name` to `value` under the bot's ceiling (-1 = none), or None."""
     if ceiling == UNLIMITED or value <= ceiling:
         return None
+    values: dict[str, str | int] = {"name": name, "value": value, "ceiling": ceiling}
     if ceiling == 0:
-        return f"`{name}` cannot be {value}: this bot's operator allows no generations here (the bot's ceiling is 0)."
-    return (
+        return UserFacingError(
+            f"`{name}` cannot be {value}: this bot's operator allows no generations here (the bot's ceiling is 0).",
+            key="limits.over_ceiling_off",
+            values=values,
+        )
+    return UserFacingError(
         f"`{name}` cannot be {value}: this bot's operator allows at most {ceiling} (the bot's ceiling). "
-        f'Use {ceiling} or less, or -1 for "up to {ceiling}".'
+        f'Use {ceiling} or less, or -1 for "up to {ceiling}".',
+        key="limits.over_ceiling",
+        values=values,
     )
 
 
@@ -142,10 +149,14 @@ class QuotaService:
         for name, value in changes.items():
             floor = 0 if name == "cooldown_seconds" else UNLIMITED
             if value < floor:
-                raise UserFacingError(f"`{name}` cannot be {value}; use {floor} or more.")
+                raise UserFacingError(
+                    f"`{name}` cannot be {value}; use {floor} or more.",
+                    key="limits.below_floor",
+                    values={"name": name, "value": value, "floor": floor},
+                )
             refusal = ceiling_refusal(name, value, self._operator.ceiling(name))
             if refusal is not None:
-                raise UserFacingError(refusal)
+                raise refusal
         return await self._store.set_limits(guild_id, changes, actor_id=actor_id, now=self._clock())
 
     async def block(self, guild_id: int, user_id: int, *, reason: str | None, actor_id: int) -> None:
@@ -153,7 +164,7 @@ class QuotaService:
 
     async def unblock(self, guild_id: int, user_id: int, *, actor_id: int) -> None:
         if not await self._store.unblock(guild_id, user_id, actor_id=actor_id, now=self._clock()):
-            raise UserFacingError("That member is not blocked.")
+            raise UserFacingError("That member is not blocked.", key="admin.not_blocked")
 
     async def usage(self, guild_id: int, period: UsagePeriod) -> UsageReport:
         """The server's usage in the period, with the bot-wide budget's figures for today and this month."""

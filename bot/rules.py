@@ -209,7 +209,13 @@ class ModerationRules:
     def _checked(phrase: str) -> str:
         words = normalise_phrase(phrase)
         if not words:
-            raise InvalidRequestError("A blocked phrase needs at least one letter or digit.")
+            raise InvalidRequestError(
+                "A blocked phrase needs at least one letter or digit.", key="rules.phrase_needs_letters"
+            )
         if len(phrase) > PHRASE_MAX_CHARS:
-            raise InvalidRequestError(f"A blocked phrase can be at most {PHRASE_MAX_CHARS} characters.")
+            raise InvalidRequestError(
+                f"A blocked phrase can be at most {PHRASE_MAX_CHARS} characters.",
+                key="rules.phrase_too_long",
+                values={"limit": PHRASE_MAX_CHARS},
+            )
         return words

@@ -13,7 +13,7 @@ from discord import app_commands
 
 from bot.errors import ChannelNotAllowedError, PromptRefusedError, QuotaExceededError, UserFacingError
 from bot.storage import is_transient_storage_error
-from cogs.i18n import Locale, has_key, t
+from cogs.i18n import Locale, has_key, t, tn
 from cogs.quota_render import render_quota_refusal
 from cogs.rules_render import render_channel_refusal, render_prompt_refusal
 
@@ -30,6 +30,15 @@ def _permission_names(names: list[str], locale: Locale) -> str:
     )
 
 
+def _translated(error: UserFacingError, locale: Locale) -> str:
+    """A refusal worded by key in the member's language; its English message when it has no (known) key."""
+    if error.key is None or not has_key(error.key):
+        return error.message
+    if error.count is not None:
+        return tn(locale, error.key, error.count, **error.values)
+    return t(locale, error.key, **error.values)
+
+
 def words_for_error(error: BaseException, locale: Locale = None) -> str:
     """The text the member sees, in their language; unexpected errors are logged with a short code the member
     can quote."""
@@ -42,7 +51,7 @@ def words_for_error(error: BaseException, locale: Locale = None) -> str:
     if isinstance(error, ChannelNotAllowedError):
         return render_channel_refusal(error, locale)
     if isinstance(error, UserFacingError):
-        return error.message
+        return _translated(error, locale)
     if is_transient_storage_error(error):
         log.warning("the database failed during a command: %s", error)
         return t(locale, "error.database")

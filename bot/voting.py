@@ -45,7 +45,7 @@ class VotingService:
         """The clip under a message's buttons, from the moment the bot began posting it."""
         clip = await self._store.button_clip(job_id, position)
         if clip is None:
-            raise UserFacingError("This song is not in the bot's records any more.")
+            raise UserFacingError("This song is not in the bot's records any more.", key="vote.song_gone")
         return clip
 
     async def vote(
@@ -61,10 +61,12 @@ class VotingService:
         """Toggles the member's vote; refuses bots and the song's own requester. `voter_joined_at`: when the voter
         joined the server (kept with the vote, for contests that leave out members who joined after they began)."""
         if voter_is_bot:
-            raise UserFacingError("Bots cannot vote.")
+            raise UserFacingError("Bots cannot vote.", key="vote.bots")
         clip = await self.clip_for_buttons(job_id, position)
         if clip.requester_id == voter_id:
-            raise UserFacingError("You can't vote on a song you requested; let the others judge it.")
+            raise UserFacingError(
+                "You can't vote on a song you requested; let the others judge it.", key="vote.own_song"
+            )
         action, tally = await self._store.toggle(clip.clip_id, voter_id, choice, self._clock(), voter_joined_at)
         return VoteResult(action, tally, clip.clip_id)
 

@@ -11,12 +11,13 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.backends import adapters
-from bot.errors import InvalidRequestError, RuleLimitError
+from bot.errors import RuleLimitError
 from bot.models import MAX_COOLDOWN_SECONDS, Requester
 from bot.privacy import PrivacyService
 from bot.quota import QuotaService, UsagePeriod
 from bot.rules import PHRASE_MAX_CHARS, ModerationRules
 from cogs.contests import cancel_contest, configure_hall_of_fame, end_contest, start_contest
+from cogs.i18n import refusal, t
 from cogs.quota_render import render_limits, render_quota_status, render_usage
 from cogs.render import quote_user_text
 from cogs.rules_render import render_channels, render_phrases
@@ -99,14 +100,16 @@ class AdminCog(commands.Cog):
         changes = {name: value for name, value in requested.items() if value is not None}
         applied = await quota.set_limits(interaction.guild_id, changes, actor_id=interaction.user.id) if changes else []
         record = await quota.limits(interaction.guild_id)
-        await interaction.response.send_message(embed=render_limits(record, applied), ephemeral=True)
+        await interaction.response.send_message(
+            embed=render_limits(record, applied, interaction.locale), ephemeral=True
+        )
 
     @admin.command(name="usage", description="Generations, tokens spent, failures and top members")
     @app_commands.describe(period="today, the last 7 days, this month or all time (default: this month)")
     async def usage(self, interaction: Interaction, period: UsagePeriod = UsagePeriod.MONTH) -> None:
         assert interaction.guild_id is not None
         report = await self.quota_service.usage(interaction.guild_id, period)
-        embed = render_usage(report, period, costs=self.costs)
+        embed = render_usage(report, period, costs=self.costs, locale=interaction.locale)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @admin.command(name="block", description="Stop a member generating music on this server")
@@ -116,14 +119,16 @@ class AdminCog(commands.Cog):
     ) -> None:
         assert interaction.guild_id is not None
         await self.quota_service.block(interaction.guild_id, member.id, reason=reason, actor_id=interaction.user.id)
-        await interaction.response.send_message(f"⛔ <@{member.id}> can no longer generate music here.", ephemeral=True)
+        text = t(interaction.locale, "admin.blocked", member=f"<@{member.id}>")
+        await interaction.response.send_message(text, ephemeral=True)
 
     @admin.command(name="unblock", description="Let a blocked member generate music again")
     @app_commands.describe(member="Who to unblock")
     async def unblock(self, interaction: Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
         await self.quota_service.unblock(interaction.guild_id, member.id, actor_id=interaction.user.id)
-        await interaction.response.send_message(f"✅ <@{member.id}> can generate music again.", ephemeral=True)
+        text = t(interaction.locale, "admin.unblocked", member=f"<@{member.id}>")
+        await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="add", description="Refuse requests containing a word or phrase (whole words)")
     @app_commands.describe(phrase="Matched as whole words, ignoring case and accents")
@@ -132,11 +137,9 @@ class AdminCog(commands.Cog):
         try:
             added = await self.rules.add_phrase(interaction.guild_id, phrase, actor_id=interaction.user.id)
         except RuleLimitError as error:
-            raise InvalidRequestError(
-                f"This server already blocks {error.limit} phrases, the most it may. Remove one first."
-            ) from None
+            raise refusal("admin.phrase_limit", limit=error.limit) from None
         shown = quote_user_text(phrase, PHRASE_MAX_CHARS)
-        text = f"🚫 Requests containing “{shown}” are now refused." if added else f"“{shown}” is blocked already."
+        text = t(interaction.locale, "admin.phrase_added" if added else "admin.phrase_known", phrase=shown)
         await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="remove", description="Allow a blocked word or phrase again")
@@ -145,13 +148,13 @@ class AdminCog(commands.Cog):
         assert interaction.guild_id is not None
         removed = await self.rules.remove_phrase(interaction.guild_id, phrase, actor_id=interaction.user.id)
         shown = quote_user_text(removed or phrase, PHRASE_MAX_CHARS)
-        text = f"✅ “{shown}” is no longer blocked." if removed else f"“{shown}” was not blocked here."
+        text = t(interaction.locale, "admin.phrase_removed" if removed else "admin.phrase_unknown", phrase=shown)
         await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="list", description="The phrases this server refuses")
     async def blocklist_list(self, interaction: Interaction) -> None:
         assert interaction.guild_id is not None
-        embed, attachment = render_phrases(await self.rules.phrases(interaction.guild_id))
+        embed, attachment = render_phrases(await self.rules.phrases(interaction.guild_id), interaction.locale)
         files = [attachment] if attachment is not None else []
         await interaction.response.send_message(embed=embed, files=files, ephemeral=True)
 
@@ -162,10 +165,12 @@ class AdminCog(commands.Cog):
         try:
             added = await self.rules.add_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
         except RuleLimitError as error:
-            raise InvalidRequestError(f"This server already lists {error.limit} channels, the most it may.") from None
+            raise refusal("admin.channel_limit", limit=error.limit) from None
         listed = await self.rules.channels(interaction.guild_id)
-        head = f"✅ <#{channel.id}> added." if added else f"<#{channel.id}> is listed already."
-        await interaction.response.send_message(f"{head} {render_channels(listed)}", ephemeral=True)
+        head = t(
+            interaction.locale, "admin.channel_added" if added else "admin.channel_listed", channel=f"<#{channel.id}>"
+        )
+        await interaction.response.send_message(f"{head} {render_channels(listed, interaction.locale)}", ephemeral=True)
 
     @channels.command(name="remove", description="Stop allowing /music in a channel")
     @app_commands.describe(channel="A listed channel")
@@ -173,14 +178,15 @@ class AdminCog(commands.Cog):
         assert interaction.guild_id is not None
         removed = await self.rules.remove_channel(interaction.guild_id, channel.id, actor_id=interaction.user.id)
         listed = await self.rules.channels(interaction.guild_id)
-        head = f"✅ <#{channel.id}> removed." if removed else f"<#{channel.id}> was not listed."
-        await interaction.response.send_message(f"{head} {render_channels(listed)}", ephemeral=True)
+        key = "admin.channel_removed" if removed else "admin.channel_unlisted"
+        head = t(interaction.locale, key, channel=f"<#{channel.id}>")
+        await interaction.response.send_message(f"{head} {render_channels(listed, interaction.locale)}", ephemeral=True)
 
     @channels.command(name="list", description="Where /music works in this server")
     async def channels_list(self, interaction: Interaction) -> None:
         assert interaction.guild_id is not None
         listed = await self.rules.channels(interaction.guild_id)
-        await interaction.response.send_message(render_channels(listed), ephemeral=True)
+        await interaction.response.send_message(render_channels(listed, interaction.locale), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
@@ -252,7 +258,7 @@ class QuotaCog(commands.Cog):
         assert interaction.channel_id is not None
         requester = Requester(interaction.guild_id, interaction.channel_id, interaction.user.id)
         status = await self.quota_service.status(requester)
-        await interaction.response.send_message(embed=render_quota_status(status), ephemeral=True)
+        await interaction.response.send_message(embed=render_quota_status(status, interaction.locale), ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:

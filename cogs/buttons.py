@@ -12,10 +12,10 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.app import MusicBot
-from bot.errors import UserFacingError
 from bot.models import JobStatus, VoteChoice, VoteTally
 from bot.tree import answer_error
 from cogs.contests import hall_of_fame_after_vote
+from cogs.i18n import Locale, refusal, t
 from cogs.render import fit
 
 Interaction = discord.Interaction[MusicBot]
@@ -24,7 +24,6 @@ Button = discord.ui.Button[discord.ui.View]
 LYRICS_EMBED_LIMIT = 4096
 TALLY_CATCH_UP_EDITS = 3
 _VOTE_EMOJI = {VoteChoice.UP: "👍", VoteChoice.DOWN: "👎"}
-ERASED_LYRICS = "This song's lyrics are no longer in the bot's records (erased for privacy)."
 
 
 @runtime_checkable
@@ -85,7 +84,8 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
                     choice=self.choice,
                     voter_joined_at=getattr(interaction.user, "joined_at", None),
                 )
-                await interaction.response.edit_message(view=clip_view(self.job_id, self.position, result.tally))
+                view = clip_view(self.job_id, self.position, result.tally, interaction.guild_locale)
+                await interaction.response.edit_message(view=view)
                 await self._show_latest_tally(interaction, result.tally)
             await hall_of_fame_after_vote(interaction, result.clip_id, result.tally.score)
         except Exception as error:
@@ -99,15 +99,19 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
             latest = (await voting.clip_for_buttons(self.job_id, self.position)).tally
             if latest == shown:
                 return
-            await interaction.edit_original_response(view=clip_view(self.job_id, self.position, latest))
+            view = clip_view(self.job_id, self.position, latest, interaction.guild_locale)
+            await interaction.edit_original_response(view=view)
             shown = latest
 
 
 class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+):(?P<pos>\d+)"):
-    def __init__(self, job_id: int, position: int) -> None:
+    def __init__(self, job_id: int, position: int, locale: Locale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Lyrics", emoji="📜", style=discord.ButtonStyle.secondary, custom_id=f"lyrics:{job_id}:{position}"
+                label=t(locale, "button.lyrics"),
+                emoji="📜",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"lyrics:{job_id}:{position}",
             )
         )
         self.job_id = job_id
@@ -125,11 +129,11 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
             clip = await interaction.client.services.voting.clip_for_buttons(self.job_id, self.position)
-            lyrics = clip.lyrics.strip()
+            lyrics, locale = clip.lyrics.strip(), interaction.locale
             if clip.erased:
-                await interaction.response.send_message(ERASED_LYRICS, ephemeral=True)
+                await interaction.response.send_message(t(locale, "lyrics.erased"), ephemeral=True)
             elif not lyrics:
-                await interaction.response.send_message("This song has no lyrics (instrumental).", ephemeral=True)
+                await interaction.response.send_message(t(locale, "lyrics.none"), ephemeral=True)
             elif len(lyrics) <= LYRICS_EMBED_LIMIT:
                 embed = discord.Embed(title=fit(clip.title, 256), description=lyrics)
                 await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -137,7 +141,7 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
                 # Past an embed's 4096 characters the full text goes as a file, never cut.
                 file = discord.File(io.BytesIO(lyrics.encode()), filename="lyrics.txt")
                 await interaction.response.send_message(
-                    f"The lyrics of **{discord.utils.escape_markdown(fit(clip.title, 200))}** are attached.",
+                    t(locale, "lyrics.attached", title=discord.utils.escape_markdown(fit(clip.title, 200))),
                     file=file,
                     ephemeral=True,
                 )
@@ -146,9 +150,14 @@ class LyricsButton(discord.ui.DynamicItem[Button], template=r"lyrics:(?P<job>\d+
 
 
 class AgainButton(discord.ui.DynamicItem[Button], template=r"again:(?P<job>\d+)"):
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, locale: Locale = None) -> None:
         super().__init__(
-            discord.ui.Button(label="Again", emoji="🔁", style=discord.ButtonStyle.primary, custom_id=f"again:{job_id}")
+            discord.ui.Button(
+                label=t(locale, "button.again"),
+                emoji="🔁",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"again:{job_id}",
+            )
         )
         self.job_id = job_id
 
@@ -176,9 +185,14 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"cancel:(?P<job>\d+
     """On the progress message: the requester, or a moderator (Manage Server), stops the job. Before the paid
     call it is given back; after it, it still counts (the music service was paid) and nothing more is posted."""
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, locale: Locale = None) -> None:
         super().__init__(
-            discord.ui.Button(label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=f"cancel:{job_id}")
+            discord.ui.Button(
+                label=t(locale, "button.cancel"),
+                emoji="✖️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"cancel:{job_id}",
+            )
         )
         self.job_id = job_id
 
@@ -199,21 +213,18 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"cancel:(?P<job>\d+
             except KeyError:
                 job = None
             if job is None or job.requester.guild_id != interaction.guild_id:
-                raise UserFacingError("This request is not in the bot's records.")
+                raise refusal("cancel.unknown")
             moderator = interaction.permissions.manage_guild
             if interaction.user.id != job.requester.user_id and not moderator:
-                raise UserFacingError("Only the member who asked for this song, or a moderator, can cancel it.")
+                raise refusal("cancel.not_yours")
             stopping = await runtime.cancel(self.job_id, interaction.user.id)
             if stopping is None:
-                words = "This request has already ended."
+                key = "cancel.ended"
             elif stopping.status is JobStatus.RESERVED:
-                words = "Cancelling. It had not reached the music service yet, so it does not count."
+                key = "cancel.free"
             else:
-                words = (
-                    "Cancelling. It still counts against the server's quota: the music service had already been "
-                    "asked (and paid) to make it. Songs already posted stay."
-                )
-            await interaction.response.send_message(words, ephemeral=True)
+                key = "cancel.counts"
+            await interaction.response.send_message(t(interaction.locale, key), ephemeral=True)
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -226,18 +237,19 @@ async def setup(bot: MusicBot) -> None:
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
 
 
-def progress_view(job_id: int) -> discord.ui.View:
-    """The Cancel button under a running job's progress message."""
+def progress_view(job_id: int, locale: Locale = None) -> discord.ui.View:
+    """The Cancel button under a running job's progress message (labelled in the server's language)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job_id, locale))
     return view
 
 
-def clip_view(job_id: int, position: int, tally: VoteTally) -> discord.ui.View:
-    """The four buttons under a clip message, with the current vote counts on their labels."""
+def clip_view(job_id: int, position: int, tally: VoteTally, locale: Locale = None) -> discord.ui.View:
+    """The four buttons under a clip message, with the current vote counts on their labels (the others' in the
+    server's language)."""
     view = discord.ui.View(timeout=None)
     view.add_item(VoteButton(job_id, position, VoteChoice.UP, tally.up))
     view.add_item(VoteButton(job_id, position, VoteChoice.DOWN, tally.down))
-    view.add_item(LyricsButton(job_id, position))
-    view.add_item(AgainButton(job_id))
+    view.add_item(LyricsButton(job_id, position, locale))
+    view.add_item(AgainButton(job_id, locale))
     return view

@@ -85,7 +85,7 @@ class ChannelDelivery:
         server: ServerProgress | None = None,
     ) -> None:
         content = render_progress(job, phase, listen, line, server, locale=self.locale)
-        await self._edit_response(content=content, view=progress_view(job.id))
+        await self._edit_response(content=content, view=progress_view(job.id, self.locale))
 
     async def show_outcome(self, outcome: JobOutcome) -> None:
         text = render_outcome(outcome, locale=self.locale)
@@ -133,7 +133,7 @@ class ChannelDelivery:
         sent = await self._channel().send(
             content=f"<@{job.requester.user_id}>",
             embed=embed,
-            view=clip_view(job.id, position, VoteTally()),
+            view=clip_view(job.id, position, VoteTally(), self.locale),
             allowed_mentions=self._requester_mention(),
             # Discord returns the message already sent with this nonce (a few minutes back) instead of posting
             # it twice, should two processes ever post the same clip; find_posted_clip covers anything older.
@@ -227,7 +227,7 @@ class InteractionDelivery(ChannelDelivery):
             try:
                 message = await self._interaction.followup.send(
                     embed=embed,
-                    view=clip_view(job.id, position, VoteTally()),
+                    view=clip_view(job.id, position, VoteTally(), self.locale),
                     wait=True,
                     **_file(audio, filename),
                 )

@@ -15,6 +15,8 @@ from babel.messages.pofile import read_po
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation, TranslationContextTypes, locale_str
 
+from bot.errors import UserFacingError
+
 LOCALES_DIR = Path(__file__).with_name("locales")
 DEFAULT_LANGUAGE = "en"
 # Each catalogue, and the Discord locales it serves. Every other Discord locale reads English.
@@ -93,6 +95,13 @@ def tn(locale: Locale, key: str, count: int, /, **values: object) -> str:
         language = catalogue(DEFAULT_LANGUAGE)
     forms = language.plurals[key]
     return forms[min(language.plural_index(count), len(forms) - 1)].format(count=count, **values)
+
+
+def refusal(key: str, /, count: int | None = None, **values: str | int) -> UserFacingError:
+    """A refusal to raise, worded from the catalogue: its English text for logs, and the key and values the
+    command tree words it with in the member's language (`count`: a counted phrase)."""
+    message = t(None, key, **values) if count is None else tn(None, key, count, **values)
+    return UserFacingError(message, key=key, values=values, count=count)
 
 
 def ordinal_form(locale: Locale, number: int) -> str:

@@ -10,11 +10,11 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.backends import Instrumental, ModelSpec
-from bot.errors import UserFacingError
 from bot.models import GenerationMode, GenerationRequest
 from bot.runtime import JobRuntime, custom_mode_model
 from bot.tree import answer_error
 from cogs.delivery import ChannelDelivery, check_channel_allowed, start_generation
+from cogs.i18n import Locale, refusal, t
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,10 @@ Interaction = discord.Interaction[MusicBot]
 # Discord's own caps; the active backend's (smaller) limits are applied by the core, with a clear message.
 PROMPT_MAX = 2000
 TEXT_INPUT_MAX = 4000
-ERASED_REQUEST = "This song's prompt is no longer in the bot's records (erased for privacy), so it can't be made again."
 
 
 class CustomSongModal(discord.ui.Modal, title="Custom song"):
-    """Title, style and lyrics for the custom-lyrics mode."""
+    """Title, style and lyrics for the custom-lyrics mode; built for each member, in their language."""
 
     song_title: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
         label="Title", custom_id="song_title", placeholder="Neon Rain"
@@ -42,9 +41,16 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
     )
 
     def __init__(
-        self, cog: MusicCog, *, spec: ModelSpec, instrumental: bool, model: str | None, contest: bool = False
+        self,
+        cog: MusicCog,
+        *,
+        spec: ModelSpec,
+        instrumental: bool,
+        model: str | None,
+        contest: bool = False,
+        locale: Locale = None,
     ) -> None:
-        super().__init__()
+        super().__init__(title=t(locale, "form.title"))
         self._cog = cog
         self._contest = contest
         self._instrumental = instrumental
@@ -53,9 +59,13 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
         self.song_title.max_length = min(spec.max_title_chars, TEXT_INPUT_MAX)
         self.style.max_length = min(spec.max_tags_chars, TEXT_INPUT_MAX)
         self.lyrics.max_length = min(spec.max_lyrics_chars, TEXT_INPUT_MAX)
+        for field, name in ((self.song_title, "title"), (self.style, "style"), (self.lyrics, "lyrics")):
+            # The input's own label, as the class sets it; discord.py 2.6 warns on its setter (it prefers a ui.Label).
+            field._underlying.label = t(locale, f"form.label.{name}")
+            field.placeholder = t(locale, f"form.placeholder.{name}")
         if not spec.lyrics_required and (instrumental or spec.instrumental is Instrumental.ALWAYS):
             self.lyrics.required = False
-            self.lyrics.placeholder = "Optional for an instrumental"
+            self.lyrics.placeholder = t(locale, "form.placeholder.optional_lyrics")
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         return await interaction.client.claim(interaction)
@@ -91,7 +101,7 @@ class MusicCog(commands.Cog):
         """The Again button: the same prompt and options, for (and charged to) whoever clicked."""
         job = await self.runtime.job(job_id)
         if job.erased:
-            raise UserFacingError(ERASED_REQUEST)
+            raise refusal("again.erased")
         await start_generation(self.bot, self.runtime, interaction, job.request)
 
     @app_commands.command(name="music", description="Turn a description into two songs")
@@ -129,7 +139,9 @@ class MusicCog(commands.Cog):
         if contest and interaction.guild_id is not None:  # before the form, too
             await self.bot.services.contests.check_entry(interaction.guild_id, interaction.user.id)
         spec = custom_mode_model(self.runtime.capabilities, model)
-        modal = CustomSongModal(self, spec=spec, instrumental=instrumental, model=model, contest=contest)
+        modal = CustomSongModal(
+            self, spec=spec, instrumental=instrumental, model=model, contest=contest, locale=interaction.locale
+        )
         await interaction.response.send_modal(modal)
 
     @music.autocomplete("model")

@@ -11,55 +11,42 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import MusicBot
-from bot.errors import UserFacingError
 from bot.privacy import ForgetReport, PrivacyService
 from bot.tree import answer_error
 from cogs.buttons import claimed
+from cogs.i18n import Locale, refusal, t, tn
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 Button = discord.ui.Button[discord.ui.View]
 
-SONGS_STAY = (
-    "The songs already posted stay in their channels: they are messages of those servers. To have one removed, "
-    "ask a moderator of that server; they can use `/music-admin delete-song` or the song's *Apps → Delete song*."
-)
-CONFIRM = (
-    "**Forget me?** In every server, this deletes your votes, erases the prompts, lyrics, titles and styles of your "
-    "requests in the bot's records (the requests stay as anonymous rows, so usage figures still add up), and "
-    "`/music-history` no longer lists your songs. It cannot be undone.\n"
-    "Kept until they run out, so that limits still hold: today's count of your generations and when your "
-    "cooldown ends; and any block a moderator set.\n" + SONGS_STAY
-)
-ONLY_THE_MEMBER = "Only the member who asked to be forgotten can confirm this."
+
+def confirmation(locale: Locale) -> str:
+    """What forget-me deletes and keeps, above its button."""
+    return t(locale, "privacy.confirm") + "\n" + t(locale, "privacy.songs_stay")
 
 
-def running_words(running: int) -> str:
-    several = running != 1
-    return (
-        f"You have {running} request{'s' if several else ''} still being made or waiting in line. "
-        f"Run `/music-privacy forget-me` again once {'they have' if several else 'it has'} finished; nothing "
-        "was deleted."
-    )
-
-
-def render_forgotten(report: ForgetReport) -> str:
+def render_forgotten(report: ForgetReport, locale: Locale = None) -> str:
     if report.running:
-        return f"⏳ {running_words(report.running)}"
-    votes = f"{report.votes} vote{'s' if report.votes != 1 else ''}"
-    requests = f"{report.requests} request{'s' if report.requests != 1 else ''}"
-    return f"✅ Done: {votes} deleted, and the words of {requests} erased, in every server.\n{SONGS_STAY}"
+        return "⏳ " + tn(locale, "privacy.running", report.running)
+    votes = tn(locale, "privacy.votes", report.votes)
+    requests = tn(locale, "privacy.requests", report.requests)
+    done = t(locale, "privacy.done", votes=votes, requests=requests)
+    return f"{done}\n{t(locale, 'privacy.songs_stay')}"
 
 
 class ForgetMeButton(discord.ui.DynamicItem[Button], template=r"forget-me:(?P<member>\d+)"):
     """The confirmation under forget-me's private answer; only the member it names may press it. A DynamicItem,
     so it still works after a restart."""
 
-    def __init__(self, member_id: int) -> None:
+    def __init__(self, member_id: int, locale: Locale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Forget me", emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=f"forget-me:{member_id}"
+                label=t(locale, "button.forget_me"),
+                emoji="🗑️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"forget-me:{member_id}",
             )
         )
         self.member_id = member_id
@@ -76,13 +63,13 @@ class ForgetMeButton(discord.ui.DynamicItem[Button], template=r"forget-me:(?P<me
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
             if interaction.user.id != self.member_id:
-                await interaction.response.send_message(ONLY_THE_MEMBER, ephemeral=True)
+                await interaction.response.send_message(t(interaction.locale, "privacy.only_member"), ephemeral=True)
                 return
             # The button goes at once, so it cannot be pressed twice while the deletion runs.
-            await interaction.response.edit_message(content="⏳ Forgetting you…", view=None)
+            await interaction.response.edit_message(content=t(interaction.locale, "privacy.forgetting"), view=None)
             report = await interaction.client.services.privacy.forget(self.member_id)
             log.info("phase=forgotten votes=%d requests=%d refused=%d", report.votes, report.requests, report.running)
-            await interaction.edit_original_response(content=render_forgotten(report))
+            await interaction.edit_original_response(content=render_forgotten(report, interaction.locale))
         except Exception as error:
             await answer_error(interaction, error)
 
@@ -101,10 +88,10 @@ class PrivacyCog(commands.Cog):
     async def forget_me(self, interaction: Interaction) -> None:
         running = await self.privacy.running_requests(interaction.user.id)
         if running:
-            raise UserFacingError(running_words(running))
+            raise refusal("privacy.running", count=running)
         view = discord.ui.View(timeout=None)
-        view.add_item(ForgetMeButton(interaction.user.id))
-        await interaction.response.send_message(CONFIRM, view=view, ephemeral=True)
+        view.add_item(ForgetMeButton(interaction.user.id, interaction.locale))
+        await interaction.response.send_message(confirmation(interaction.locale), view=view, ephemeral=True)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

@@ -215,14 +215,6 @@ def jump_url(clip: PostedClip) -> str:
     return f"https://discord.com/channels/{clip.guild_id}/{clip.channel_id}/{clip.message_id}"
 
 
-_PERIOD_WORDS = {
-    LeaderboardPeriod.DAY: "the last 24 hours",
-    LeaderboardPeriod.WEEK: "the last 7 days",
-    LeaderboardPeriod.MONTH: "the last 30 days",
-    LeaderboardPeriod.ALL: "all time",
-}
-
-
 _BRACKETS_AS_PARENTHESES = str.maketrans("[]", "()")
 _LINK_BREAKERS = re.compile(r"[()]|:(?=//)")
 
@@ -236,35 +228,41 @@ def link_text(text: str, limit: int) -> str:
     return _LINK_BREAKERS.sub(lambda found: "\\" + found[0], escaped)
 
 
-def _clip_line(clip: PostedClip, prefix: str, *, with_requester: bool) -> str:
+def _clip_line(clip: PostedClip, prefix: str, *, with_requester: bool, locale: Locale = None) -> str:
     title = link_text(clip.title, 60)
     requester = ""
     if with_requester:
-        requester = " by a forgotten member" if clip.requester_id == FORGOTTEN_MEMBER else f" by <@{clip.requester_id}>"
+        if clip.requester_id == FORGOTTEN_MEMBER:
+            requester = " " + t(locale, "top.by_forgotten")
+        else:
+            requester = " " + t(locale, "top.by", member=f"<@{clip.requester_id}>")
     score = f"{clip.tally.score:+d} (👍 {clip.tally.up} · 👎 {clip.tally.down})"
     when = f"<t:{int(clip.delivered_at.timestamp())}:R>"
     return f"{prefix} [{title}]({jump_url(clip)}){requester} · {score} · {when}"
 
 
-def render_leaderboard(clips: list[PostedClip], period: LeaderboardPeriod) -> discord.Embed:
-    embed = discord.Embed(title=f"🏆 Top songs: {_PERIOD_WORDS[period]}", colour=discord.Colour.gold())
+def render_leaderboard(clips: list[PostedClip], period: LeaderboardPeriod, locale: Locale = None) -> discord.Embed:
+    """Posted for the whole channel: in the server's language."""
+    words = t(locale, f"top.period.{period.value}")
+    embed = discord.Embed(title=t(locale, "top.title", period=words), colour=discord.Colour.gold())
     if not clips:
-        embed.description = (
-            f"No votes in {_PERIOD_WORDS[period]} yet. Vote with 👍 / 👎 under any song, or make one with `/music`!"
-        )
+        embed.description = t(locale, "top.empty", period=words)
         return embed
-    lines = [_clip_line(clip, f"**{rank}.**", with_requester=True) for rank, clip in enumerate(clips, start=1)]
+    lines = [
+        _clip_line(clip, f"**{rank}.**", with_requester=True, locale=locale) for rank, clip in enumerate(clips, start=1)
+    ]
     embed.description = fit("\n".join(lines), 4096)
-    embed.set_footer(text="Score = 👍 minus 👎 from votes cast in the period; ties go to the earlier song.")
+    embed.set_footer(text=t(locale, "top.footer"))
     return embed
 
 
-def render_history(clips: list[PostedClip], member: discord.abc.User) -> discord.Embed:
+def render_history(clips: list[PostedClip], member: discord.abc.User, locale: Locale = None) -> discord.Embed:
     embed = discord.Embed(
-        title=fit(f"🎵 Songs by {member.display_name}", EMBED_TITLE_LIMIT), colour=discord.Colour.blurple()
+        title=fit(t(locale, "history.title", member=member.display_name), EMBED_TITLE_LIMIT),
+        colour=discord.Colour.blurple(),
     )
     if not clips:
-        embed.description = f"<@{member.id}> has no songs in this server yet. Try `/music`!"
+        embed.description = t(locale, "history.empty", member=f"<@{member.id}>")
         return embed
     embed.description = fit("\n".join(_clip_line(clip, "•", with_requester=False) for clip in clips), 4096)
     return embed

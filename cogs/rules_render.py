@@ -27,22 +27,27 @@ def render_channel_refusal(refusal: ChannelNotAllowedError, locale: Locale = Non
     return t(locale, "rules.channel_not_allowed", channels=places)
 
 
-def render_channels(channel_ids: Sequence[int]) -> str:
+def render_channels(channel_ids: Sequence[int], locale: Locale = None) -> str:
     if not channel_ids:
-        return "No channels are listed: `/music` works in every channel I can post in."
-    return "`/music` works only in: " + ", ".join(f"<#{channel_id}>" for channel_id in channel_ids) + "."
+        return t(locale, "rules.channels.none")
+    return t(locale, "rules.channels.only", channels=", ".join(f"<#{channel_id}>" for channel_id in channel_ids))
 
 
-def render_phrases(phrases: Sequence[BlockedPhrase]) -> tuple[discord.Embed, discord.File | None]:
+def render_phrases(
+    phrases: Sequence[BlockedPhrase], locale: Locale = None
+) -> tuple[discord.Embed, discord.File | None]:
     """The server's blocked phrases, oldest first; as an attached text file when they do not fit."""
-    embed = discord.Embed(title=f"Blocked phrases ({len(phrases)})", colour=discord.Colour.dark_red())
+    embed = discord.Embed(title=t(locale, "rules.phrases.title", count=len(phrases)), colour=discord.Colour.dark_red())
     if not phrases:
-        embed.description = "None. Add one with `/music-admin blocklist add`."
+        embed.description = t(locale, "rules.phrases.none")
         return embed, None
-    lines = "\n".join(f"• {quote_user_text(entry.phrase, 100)} (by <@{entry.added_by}>)" for entry in phrases)
+    lines = "\n".join(
+        t(locale, "rules.phrases.line", phrase=quote_user_text(entry.phrase, 100), member=f"<@{entry.added_by}>")
+        for entry in phrases
+    )
     if len(lines) <= LIST_CHARS:
         embed.description = lines
         return embed, None
-    embed.description = "The list is long: it is attached as a text file."
+    embed.description = t(locale, "rules.phrases.attached")
     text = "\n".join(entry.phrase for entry in phrases) + "\n"
     return embed, discord.File(io.BytesIO(text.encode("utf-8")), filename="blocked-phrases.txt")

@@ -11,8 +11,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import MusicBot
-from bot.errors import UserFacingError
 from bot.privacy import PrivacyService
+from cogs.i18n import refusal, t, tn
 from cogs.render import quote_user_text
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,6 @@ _MESSAGE_LINK = re.compile(
     r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(?P<guild>\d+)/\d+/(?P<message>\d+)/?"
 )
 _MESSAGE_ID = re.compile(r"\d{15,21}")
-NOT_A_SONG = "That message is not one of this bot's songs in this server, so nothing was deleted."
-NOT_A_REFERENCE = "Give the song's message link (right-click the message, Copy Message Link) or its id."
-STILL_RUNNING = (
-    "This song's request is still running (its other song is still being made). Delete it once the request has "
-    "finished."
-)
 
 
 def message_reference(text: str) -> tuple[int | None, int] | None:
@@ -57,10 +51,10 @@ async def delete_song_by_reference(interaction: Interaction, privacy: PrivacySer
     require_moderator(interaction)
     reference = message_reference(text)
     if reference is None:
-        raise UserFacingError(NOT_A_REFERENCE)
+        raise refusal("delete.not_a_reference")
     linked_guild, message_id = reference
     if linked_guild not in (None, interaction.guild_id):
-        raise UserFacingError(NOT_A_SONG)
+        raise refusal("delete.not_a_song")
     await delete_song(interaction, privacy, message_id)
 
 
@@ -70,9 +64,9 @@ async def delete_song(interaction: Interaction, privacy: PrivacyService, message
     guild_id = require_moderator(interaction)
     song = await privacy.song(guild_id, message_id)
     if song is None:
-        raise UserFacingError(NOT_A_SONG)
+        raise refusal("delete.not_a_song")
     if not song.job_finished:
-        raise UserFacingError(STILL_RUNNING)
+        raise refusal("delete.still_running")
     await interaction.response.defer(ephemeral=True, thinking=True)
     channel = interaction.client.get_partial_messageable(song.channel_id, guild_id=guild_id)
     try:
@@ -80,15 +74,13 @@ async def delete_song(interaction: Interaction, privacy: PrivacyService, message
     except discord.NotFound:
         log.info("guild=%d message=%d was gone already; deleting its record", guild_id, song.message_id)
     except discord.HTTPException as error:
-        raise UserFacingError(
-            f"Discord refused to delete the message (HTTP {error.status}), so nothing was deleted. Try again later."
-        ) from error
+        raise refusal("delete.refused", status=error.status) from error
     votes = await privacy.delete_song(song, actor_id=interaction.user.id)
     log.info("guild=%d job=%d phase=song_deleted by=%d votes=%s", guild_id, song.job_id, interaction.user.id, votes)
-    counted = f"its {votes} vote{'s' if votes != 1 else ''}" if votes is not None else "its votes"
-    await interaction.edit_original_response(
-        content=f"🗑️ Deleted “{quote_user_text(song.title)}”: its message, {counted} and its record."
-    )
+    locale = interaction.locale
+    counted = tn(locale, "delete.votes", votes) if votes is not None else t(locale, "delete.votes_unknown")
+    words = t(locale, "delete.done", title=quote_user_text(song.title), votes=counted)
+    await interaction.edit_original_response(content=words)
 
 
 class SongDeletionCog(commands.Cog):

@@ -32,7 +32,7 @@ class VotingCog(commands.Cog):
     async def music_top(self, interaction: Interaction, period: LeaderboardPeriod = LeaderboardPeriod.WEEK) -> None:
         assert interaction.guild_id is not None  # guild_only
         clips = await self.voting.leaderboard(interaction.guild_id, period)
-        await interaction.response.send_message(embed=render_leaderboard(clips, period))
+        await interaction.response.send_message(embed=render_leaderboard(clips, period, interaction.guild_locale))
 
     @app_commands.command(name="music-history", description="The latest songs a member made in this server")
     @app_commands.guild_only()
@@ -41,7 +41,7 @@ class VotingCog(commands.Cog):
         assert interaction.guild_id is not None  # guild_only
         whose = member or interaction.user
         clips = await self.voting.history(interaction.guild_id, whose.id)
-        await interaction.response.send_message(embed=render_history(clips, whose), ephemeral=True)
+        await interaction.response.send_message(embed=render_history(clips, whose, interaction.locale), ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
-from tests.harness import World, running_bot
-from tests.test_e2e_admin import answered
+from tests.harness import World, buttons, running_bot
+from tests.test_e2e_admin import admin, answered
+from tests.test_e2e_forget_me import ask_to_be_forgotten
 
 DEFERRED = 5
 
@@ -70,3 +71,58 @@ async def test_commands_and_answers_speak_the_members_language(
         assert (await answered(harness, denied))["content"] == (
             "Il vous faut la permission Gérer le serveur pour faire cela."
         )
+
+
+def _texts(payload: object, field: str) -> set[str]:
+    """Every value of `field` anywhere in a component payload (a modal's rows, labels and inputs)."""
+    if isinstance(payload, dict):
+        found = {payload[field]} if isinstance(payload.get(field), str) else set()
+        return found.union(*(_texts(value, field) for value in payload.values()))
+    if isinstance(payload, list):
+        return set().union(*(_texts(item, field) for item in payload))
+    return set()
+
+
+async def test_a_french_member_reads_embeds_buttons_forms_and_forget_me_in_french(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path
+) -> None:
+    guild_id = discord_fake.add_guild(preferred_locale="de")
+    world = World(guild_id, discord_fake.add_channel(guild_id), discord_fake.add_member(guild_id, name="marie"))
+    discord_fake.set_client_locale(world.member_id, "fr")
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", world=world) as harness:
+        # /music-quota: a private embed, in French.
+        quota = (await answered(harness, await harness.command("music-quota")))["embeds"][0]
+        assert quota["title"] == "🎟️ Générations musicales restantes"
+        assert "Vous aujourd'hui" in {field["name"] for field in quota["fields"]}
+
+        # Her song: its buttons sit on a channel post (German); her own vote is refused privately, in French.
+        song = (await harness.songs("une valse sous la pluie"))[0]
+        assert set(buttons(song).values()) >= {"Songtext", "Nochmal"}
+        own_vote = await harness.click(song, "up", world.member_id)
+        assert own_vote.callbacks[0]["data"]["content"] == (
+            "Vous ne pouvez pas voter pour une chanson que vous avez demandée ; laissez les autres juger."
+        )
+
+        # /music-top is posted for the channel: German.
+        top = (await answered(harness, await harness.command("music-top")))["embeds"][0]
+        assert top["title"] == "🏆 Top-Songs: die letzten 7 Tage"
+
+        # The custom-song form, built for her: French title, labels and placeholders.
+        opened = await harness.command("music-custom")
+        await discord_fake.wait_for(lambda: opened.modal is not None)
+        assert opened.modal is not None
+        assert opened.modal["title"] == "Chanson personnalisée"
+        assert {"Titre", "Styles (mots-clés)", "Paroles"} <= _texts(opened.modal, "label")
+        assert "Pluie de néon" in _texts(opened.modal, "placeholder")
+
+        # A French moderator's /music-admin quota.
+        moderator = harness.moderator("modo")
+        discord_fake.set_client_locale(moderator, "fr")
+        limits = (await answered(harness, await admin(harness, "quota", moderator)))["embeds"][0]
+        assert limits["title"] == "🎛️ Limites musicales de ce serveur"
+        assert "Serveur par jour UTC" in {field["name"] for field in limits["fields"]}
+
+        # forget-me: the confirmation and its button, in French.
+        answer = await ask_to_be_forgotten(harness, world.member_id)
+        assert answer.content.startswith("**Vous oublier ?** Sur tous les serveurs, cela supprime vos votes")
+        assert list(buttons(answer).values()) == ["M'oublier"]

@@ -143,3 +143,17 @@ async def test_every_command_string_is_in_the_english_catalogue_as_written(offli
         assert english.get(key) == text, f"{key}: the code says {text!r}, en.po says {english.get(key)!r}"
     command_keys = {key for key in english if key.startswith(("command.", "choice.", "menu."))}
     assert command_keys == set(seen), "en.po holds command keys no command uses"
+
+
+# Discord's limits for a modal: its title and each text input's label at most 45 characters, a placeholder 100.
+FORM_LIMITS = {"form.title": 45, "form.label.": 45, "form.placeholder.": 100}
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_the_custom_song_form_keeps_within_discords_limits_in_every_language(language: str) -> None:
+    messages = catalogue(language).messages
+    form_keys = [key for key in catalogue(DEFAULT_LANGUAGE).messages if key.startswith("form.")]
+    assert {"form.title", "form.label.title", "form.label.lyrics", "form.placeholder.optional_lyrics"} <= set(form_keys)
+    for key in form_keys:
+        limit = next(limit for prefix, limit in FORM_LIMITS.items() if key.startswith(prefix))
+        assert 1 <= len(messages[key]) <= limit, f"{language}: {key} is {len(messages[key])} characters"

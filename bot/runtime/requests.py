@@ -15,7 +15,11 @@ def chosen_model(capabilities: Capabilities, name: str | None) -> ModelSpec:
     model = capabilities.model(name)
     if model is None:
         offered = ", ".join(capabilities.model_names)
-        raise InvalidRequestError(f"Unknown model {name!r}. This bot's music service offers: {offered}.")
+        raise InvalidRequestError(
+            f"Unknown model {name!r}. This bot's music service offers: {offered}.",
+            key="request.unknown_model",
+            values={"name": repr(name), "offered": offered},
+        )
     return model
 
 
@@ -23,7 +27,11 @@ def custom_mode_model(capabilities: Capabilities, name: str | None) -> ModelSpec
     """The model for `/music-custom`, refused up front when it cannot take your own lyrics, title and style."""
     model = chosen_model(capabilities, name)
     if not model.custom_lyrics:
-        raise InvalidRequestError(f"{model.name} does not take your own lyrics, title and style: use /music.")
+        raise InvalidRequestError(
+            f"{model.name} does not take your own lyrics, title and style: use /music.",
+            key="request.no_custom_lyrics",
+            values={"model": model.name},
+        )
     return model
 
 
@@ -35,26 +43,46 @@ def validate_request(request: GenerationRequest, capabilities: Capabilities) -> 
         text = (value or "").strip()
         if not text:
             if required:
-                raise InvalidRequestError(f"The {label} is empty. Describe the song you want.")
+                raise InvalidRequestError(
+                    f"The {label} is empty. Describe the song you want.", key=f"request.empty.{label}"
+                )
             return None
         if len(text) > limit:
             raise InvalidRequestError(
-                f"The {label} is {len(text)} characters long; the limit is {limit}. Please shorten it."
+                f"The {label} is {len(text)} characters long; the limit is {limit}. Please shorten it.",
+                key=f"request.too_long.{label}",
+                values={"length": len(text), "limit": limit},
             )
         return text
 
     model = chosen_model(capabilities, request.model)
     if request.instrumental and model.instrumental is Instrumental.NEVER:
-        raise InvalidRequestError(f"{model.name} cannot make instrumentals; describe the music in the prompt instead.")
+        raise InvalidRequestError(
+            f"{model.name} cannot make instrumentals; describe the music in the prompt instead.",
+            key="request.no_instrumental",
+            values={"model": model.name},
+        )
     if request.duration_seconds is not None:
         if model.duration_range is None:
-            raise InvalidRequestError(f"{model.name} does not let you choose the duration; leave it out.")
+            raise InvalidRequestError(
+                f"{model.name} does not let you choose the duration; leave it out.",
+                key="request.no_duration",
+                values={"model": model.name},
+            )
         low, high = model.duration_range
         if not low <= request.duration_seconds <= high:
-            raise InvalidRequestError(f"{model.name} makes songs of {low} to {high} seconds.")
+            raise InvalidRequestError(
+                f"{model.name} makes songs of {low} to {high} seconds.",
+                key="request.duration_range",
+                values={"model": model.name, "low": low, "high": high},
+            )
     if request.mode is GenerationMode.DESCRIPTION:
         if not model.description_mode:
-            raise InvalidRequestError(f"{model.name} needs your own lyrics: use /music-custom.")
+            raise InvalidRequestError(
+                f"{model.name} needs your own lyrics: use /music-custom.",
+                key="request.needs_lyrics",
+                values={"model": model.name},
+            )
         prompt = checked("description", request.prompt, model.max_prompt_chars, required=True)
         return replace(request, prompt=prompt or "")
     model = custom_mode_model(capabilities, request.model)

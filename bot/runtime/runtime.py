@@ -136,7 +136,7 @@ class JobRuntime:
         acknowledgement, a database error), the job is abandoned and its quota given back.
         """
         if not self._accepting:
-            raise UserFacingError(RESTARTING_MESSAGE)
+            raise UserFacingError(RESTARTING_MESSAGE, key="request.restarting")
         cleaned = validate_request(request, self._backend.capabilities)
         if self._check_request is not None:  # the moderators' rules, before anything is reserved
             await self._check_request(requester.guild_id, cleaned)
