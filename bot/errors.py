@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.models import FailureReason
 
 
 class UserFacingError(Exception):
-    """An error whose message is written for the member who triggered it; shown ephemerally."""
+    """An error whose message is written for the member who triggered it; shown ephemerally. With `key`, the
+    command tree words it from that catalogue entry in the member's language (`values` fill its placeholders);
+    `message` is its English text."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, key: str | None = None, values: Mapping[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.key = key
+        self.values: Mapping[str, object] = values or {}
 
 
 class InvalidRequestError(UserFacingError):

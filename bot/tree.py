@@ -42,7 +42,7 @@ def words_for_error(error: BaseException, locale: Locale = None) -> str:
     if isinstance(error, ChannelNotAllowedError):
         return render_channel_refusal(error, locale)
     if isinstance(error, UserFacingError):
-        return error.message
+        return t(locale, error.key, **error.values) if error.key is not None else error.message
     if is_transient_storage_error(error):
         log.warning("the database failed during a command: %s", error)
         return t(locale, "error.database")

@@ -3,6 +3,7 @@ commands keep within Discord's limits."""
 
 from __future__ import annotations
 
+import ast
 import string
 import unicodedata
 from collections.abc import AsyncIterator
@@ -143,3 +144,29 @@ async def test_every_command_string_is_in_the_english_catalogue_as_written(offli
         assert english.get(key) == text, f"{key}: the code says {text!r}, en.po says {english.get(key)!r}"
     command_keys = {key for key in english if key.startswith(("command.", "choice.", "menu."))}
     assert command_keys == set(seen), "en.po holds command keys no command uses"
+
+
+def test_a_core_refusal_with_a_key_says_in_english_what_its_message_says() -> None:
+    """`UserFacingError(message, key=...)` in bot/: the member reads the catalogue's words, so the English entry
+    must be the message itself (its f-string fields as placeholders)."""
+    root = Path(__file__).resolve().parent.parent / "bot"
+    found = 0
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "UserFacingError"):
+                continue
+            key = next((kw.value for kw in node.keywords if kw.arg == "key"), None)
+            if not isinstance(key, ast.Constant) or not node.args:
+                continue
+            message = node.args[0]
+            if isinstance(message, ast.JoinedStr):
+                english = "".join(
+                    part.value if isinstance(part, ast.Constant) else "{" + ast.unparse(part.value) + "}"
+                    for part in message.values
+                )
+            else:
+                assert isinstance(message, ast.Constant)
+                english = message.value
+            assert catalogue(DEFAULT_LANGUAGE).messages.get(key.value) == english, f"{path.name}: {key.value}"
+            found += 1
+    assert found
