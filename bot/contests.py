@@ -56,10 +56,12 @@ def parse_duration(text: str) -> timedelta:
     cleaned = text.strip().lower().replace(" ", "")
     parts = _DURATION.findall(cleaned)
     if not parts or "".join(f"{n}{unit}" for n, unit in parts) != cleaned:
-        raise UserFacingError("Give the contest's length like `3d`, `12h`, `90m` or `1d12h`.")
+        raise UserFacingError(
+            "Give the contest's length like `3d`, `12h`, `90m` or `1d12h`.", key="contest.refused.length_format"
+        )
     length = sum((timedelta(**{_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
     if not SHORTEST_CONTEST <= length <= LONGEST_CONTEST:
-        raise UserFacingError("A contest lasts between 10 minutes and 60 days.")
+        raise UserFacingError("A contest lasts between 10 minutes and 60 days.", key="contest.refused.length_range")
     return length
 
 
@@ -83,7 +85,7 @@ class ContestService:
     ) -> Contest:
         theme = " ".join(theme.split())
         if not theme:
-            raise UserFacingError("A contest needs a theme.")
+            raise UserFacingError("A contest needs a theme.", key="contest.refused.no_theme")
         length = parse_duration(ends_in)
         now = self._clock()
         contest = await self._store.start(
@@ -97,7 +99,9 @@ class ContestService:
             exclude_new_members=exclude_new_members,
         )
         if contest is None:
-            raise UserFacingError("A contest is already running here. End or cancel it first.")
+            raise UserFacingError(
+                "A contest is already running here. End or cancel it first.", key="contest.refused.already_running"
+            )
         log.info("guild=%d contest=%d phase=started ends_at=%s", guild_id, contest.id, contest.ends_at.isoformat())
         return contest
 
@@ -111,13 +115,13 @@ class ContestService:
         """Brings the end to now; the results are posted by whichever process's loop claims it first."""
         contest = await self._store.end_now(guild_id, self._clock())
         if contest is None:
-            raise UserFacingError("No contest is running here.")
+            raise UserFacingError("No contest is running here.", key="contest.refused.none_running")
         return contest
 
     async def cancel(self, guild_id: int) -> Contest:
         contest = await self._store.cancel(guild_id)
         if contest is None:
-            raise UserFacingError("No contest is running here.")
+            raise UserFacingError("No contest is running here.", key="contest.refused.none_running")
         log.info("guild=%d contest=%d phase=cancelled", guild_id, contest.id)
         return contest
 
@@ -125,17 +129,26 @@ class ContestService:
         """The contest a member may enter now, or the refusal (before anything is reserved)."""
         contest = await self._store.running(guild_id)
         if contest is None or contest.ends_at <= self._clock():
-            raise UserFacingError("No contest is running here, so there is nothing to enter.")
+            raise UserFacingError(
+                "No contest is running here, so there is nothing to enter.", key="contest.refused.none_to_enter"
+            )
         cap = contest.max_entries_per_member
         if cap is not None and await self._store.entries_of(contest.id, user_id) >= cap:
-            raise UserFacingError(f"You have entered this contest {cap} time(s), the most each member may.")
+            raise UserFacingError(
+                f"You have entered this contest {cap} time(s), the most each member may.",
+                key="contest.refused.entry_cap",
+                values={"cap": cap},
+            )
         return contest
 
     async def enter(self, contest: Contest, job_id: int, user_id: int) -> None:
         """Marks the reserved job as an entry, exactly within the cap; raises (and the job is given back) when a
         simultaneous entry took the last place or the contest ended meanwhile."""
         if not await self._store.enter(contest.id, job_id, user_id, now=self._clock()):
-            raise UserFacingError("This contest ended, or you reached its entry limit meanwhile; nothing was spent.")
+            raise UserFacingError(
+                "This contest ended, or you reached its entry limit meanwhile; nothing was spent.",
+                key="contest.refused.entry_race",
+            )
         log.info("guild=%d contest=%d job=%d phase=entered", contest.guild_id, contest.id, job_id)
 
     async def entered(self, contest: Contest, user_id: int) -> int:

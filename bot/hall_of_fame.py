@@ -35,7 +35,7 @@ class HallOfFameService:
 
     async def configure(self, guild_id: int, channel_id: int, threshold: int, *, actor_id: int) -> None:
         if not 1 <= threshold <= MAX_THRESHOLD:
-            raise UserFacingError("The score must be at least 1.")
+            raise UserFacingError("The score must be at least 1.", key="fame.refused.threshold")
         await self._store.configure(guild_id, channel_id, threshold, actor_id=actor_id, now=self._clock())
 
     async def turn_off(self, guild_id: int) -> bool:

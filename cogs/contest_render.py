@@ -1,5 +1,6 @@
 """Every word of contests and the hall of fame: the announcement and its standings, the results, a member's
-entries, past contests, the hall-of-fame credit and the moderators' answers."""
+entries, past contests, the hall-of-fame credit and the moderators' answers. The channel's posts read the
+server's preferred language, the answers to a member theirs (`locale`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import discord
 from bot.contests import STANDINGS_EDIT_INTERVAL, Contest, RankedSong
 from bot.hall_of_fame import FameCandidate, HallOfFame
 from bot.models import FORGOTTEN_MEMBER
+from cogs.i18n import Locale, t
 from cogs.render import fit, link_text, quote_user_text
 
 MESSAGE_LIMIT = 2000
@@ -24,109 +26,127 @@ def song_url(guild_id: int, song: RankedSong) -> str:
     return f"https://discord.com/channels/{guild_id}/{song.channel_id}/{song.message_id}"
 
 
-def credit(user_id: int) -> str:
-    return "a forgotten member" if user_id == FORGOTTEN_MEMBER else f"<@{user_id}>"
+def credit(user_id: int, locale: Locale = None) -> str:
+    return t(locale, "contest.forgotten_member") if user_id == FORGOTTEN_MEMBER else f"<@{user_id}>"
 
 
-def song_line(guild_id: int, place: int, song: RankedSong) -> str:
-    title = link_text(song.title, 60)
-    return (
-        f"**{place}.** [{title}]({song_url(guild_id, song)}) by {credit(song.requester_id)}"
-        f" · {song.score:+d} (👍 {song.up} · 👎 {song.down})"
+def song_entry(guild_id: int, song: RankedSong, locale: Locale = None) -> str:
+    """A song, who asked for it and its score, without its place."""
+    return t(
+        locale,
+        "contest.song",
+        title=link_text(song.title, 60),
+        url=song_url(guild_id, song),
+        requester=credit(song.requester_id, locale),
+        score=f"{song.score:+d}",
+        up=song.up,
+        down=song.down,
     )
 
 
-def rules_text(contest: Contest) -> str:
+def song_line(guild_id: int, place: int, song: RankedSong, locale: Locale = None) -> str:
+    return f"**{place}.** {song_entry(guild_id, song, locale)}"
+
+
+def rules_text(contest: Contest, locale: Locale = None) -> str:
     cap = contest.max_entries_per_member
-    entries = f"up to {cap} per member" if cap else "as many as your quota allows"
-    lines = [
-        f"Enter with `/music contest:True` or `/music-custom contest:True` ({entries}; each an ordinary generation).",
-        "Vote with 👍 / 👎 under the songs: the score is 👍 minus 👎 from votes cast before the end"
-        + ("; votes of members who joined after the start do not count." if contest.exclude_new_members else "."),
-        "Ties go to the earlier song. Nobody can vote on their own song.",
-    ]
+    entries = t(locale, "contest.rules.entries_capped", cap=cap) if cap else t(locale, "contest.rules.entries_quota")
+    votes = "contest.rules.vote_excluding_new" if contest.exclude_new_members else "contest.rules.vote"
+    lines = [t(locale, "contest.rules.enter", entries=entries), t(locale, votes), t(locale, "contest.rules.ties")]
     return "\n".join(lines)
 
 
-def render_announcement(contest: Contest, standings: Sequence[RankedSong] = ()) -> discord.Embed:
+def render_announcement(
+    contest: Contest, standings: Sequence[RankedSong] = (), *, locale: Locale = None
+) -> discord.Embed:
+    description = t(
+        locale,
+        "contest.announcement.description",
+        theme=quote_user_text(contest.theme, 200),
+        ends=timestamp(contest),
+        ends_at=timestamp(contest, "f"),
+    )
     embed = discord.Embed(
-        title=fit(f"🏆 Contest: {contest.theme}", 256),
-        description=fit(
-            f"**Theme:** {quote_user_text(contest.theme, 200)}\nEnds {timestamp(contest)} ({timestamp(contest, 'f')})."
-            f"\n\n{rules_text(contest)}",
-            EMBED_DESCRIPTION_LIMIT,
-        ),
+        title=fit(t(locale, "contest.announcement.title", theme=contest.theme), 256),
+        description=fit(f"{description}\n\n{rules_text(contest, locale)}", EMBED_DESCRIPTION_LIMIT),
         colour=discord.Colour.gold(),
     )
-    lines = [song_line(contest.guild_id, place, song) for place, song in enumerate(standings, start=1)]
-    embed.add_field(name="Standings", value=fit("\n".join(lines) or "No entries yet.", 1024), inline=False)
+    lines = [song_line(contest.guild_id, place, song, locale) for place, song in enumerate(standings, start=1)]
+    embed.add_field(
+        name=t(locale, "contest.standings"),
+        value=fit("\n".join(lines) or t(locale, "contest.standings.none"), 1024),
+        inline=False,
+    )
     minutes = int(STANDINGS_EDIT_INTERVAL.total_seconds() // 60)
-    embed.set_footer(text=f"Standings are refreshed at most once every {minutes} minute(s).")
+    embed.set_footer(text=t(locale, "contest.standings.refreshed", minutes=minutes))
     return embed
 
 
-def render_results(contest: Contest, results: Sequence[RankedSong]) -> str:
-    head = f"🏁 **The contest “{quote_user_text(contest.theme, 200)}” is over!**"
+def render_results(contest: Contest, results: Sequence[RankedSong], *, locale: Locale = None) -> str:
+    head = t(locale, "contest.results.head", theme=quote_user_text(contest.theme, 200))
     if not results:
-        return f"{head}\nNo songs were entered."
-    lines = [song_line(contest.guild_id, place, song) for place, song in enumerate(results, start=1)]
-    winner = results[0]
-    tail = f"🥇 Congratulations {credit(winner.requester_id)}! The winning song follows."
-    footer = "Score = 👍 minus 👎 from votes cast during the contest; ties go to the earlier song."
+        return f"{head}\n{t(locale, 'contest.no_songs')}"
+    lines = [song_line(contest.guild_id, place, song, locale) for place, song in enumerate(results, start=1)]
+    tail = t(locale, "contest.results.winner", winner=credit(results[0].requester_id, locale))
+    footer = t(locale, "contest.results.footer")
     return fit("\n".join([head, *lines, tail, f"-# {footer}"]), MESSAGE_LIMIT)
 
 
-def render_status(contest: Contest | None, mine: Sequence[RankedSong], entered: int) -> discord.Embed:
+def render_status(
+    contest: Contest | None, mine: Sequence[RankedSong], entered: int, *, locale: Locale = None
+) -> discord.Embed:
     if contest is None:
         return discord.Embed(
-            title="🏆 No contest is running",
-            description="Past results: `/music-contest past`.",
+            title=t(locale, "contest.status.none.title"),
+            description=t(locale, "contest.status.none.description"),
             colour=discord.Colour.light_grey(),
         )
-    embed = render_announcement(contest)
+    embed = render_announcement(contest, locale=locale)
     embed.clear_fields()
     cap = contest.max_entries_per_member
-    used = f"{entered} of {cap}" if cap else str(entered)
-    lines = [song_line(contest.guild_id, place, song) for place, song in enumerate(mine, start=1)]
+    used = t(locale, "contest.status.used_capped", entered=entered, cap=cap) if cap else str(entered)
+    lines = [song_entry(contest.guild_id, song, locale) for song in mine]
     embed.add_field(
-        name=f"Your entries ({used})",
-        value=fit("\n".join(line.split(" ", 1)[1] for line in lines) or "None yet.", 1024),
+        name=t(locale, "contest.status.entries", used=used),
+        value=fit("\n".join(lines) or t(locale, "contest.status.entries.none"), 1024),
         inline=False,
     )
     return embed
 
 
-def render_past(page: int, past: Sequence[tuple[Contest, Sequence[RankedSong]]]) -> discord.Embed:
-    embed = discord.Embed(title=f"🏆 Past contests (page {page})", colour=discord.Colour.gold())
+def render_past(
+    page: int, past: Sequence[tuple[Contest, Sequence[RankedSong]]], *, locale: Locale = None
+) -> discord.Embed:
+    embed = discord.Embed(title=t(locale, "contest.past.title", page=page), colour=discord.Colour.gold())
     if not past:
-        embed.description = "No finished contests here yet." if page == 1 else "No contests on this page."
+        embed.description = t(locale, "contest.past.none" if page == 1 else "contest.past.none_on_page")
         return embed
     for contest, top in past:
-        lines = [song_line(contest.guild_id, place, song) for place, song in enumerate(top, start=1)]
+        lines = [song_line(contest.guild_id, place, song, locale) for place, song in enumerate(top, start=1)]
         embed.add_field(
-            name=fit(f"{contest.theme} · ended {contest.ends_at:%Y-%m-%d}", 256),
-            value=fit("\n".join(lines) or "No songs were entered.", 1024),
+            name=fit(t(locale, "contest.past.entry", theme=contest.theme, ended=f"{contest.ends_at:%Y-%m-%d}"), 256),
+            value=fit("\n".join(lines) or t(locale, "contest.no_songs"), 1024),
             inline=False,
         )
     return embed
 
 
-def render_started(contest: Contest) -> str:
-    return f"🏆 The contest is on in <#{contest.channel_id}>; it ends {timestamp(contest)}."
+def render_started(contest: Contest, *, locale: Locale = None) -> str:
+    return t(locale, "contest.started", channel=f"<#{contest.channel_id}>", ends=timestamp(contest))
 
 
-def render_ended(contest: Contest) -> str:
+def render_ended(contest: Contest, *, locale: Locale = None) -> str:
     theme = quote_user_text(contest.theme, 100)
-    return f"🏁 The contest “{theme}” is ending; results follow in <#{contest.channel_id}>."
+    return t(locale, "contest.ended", theme=theme, channel=f"<#{contest.channel_id}>")
 
 
-def render_cancelled(contest: Contest) -> str:
-    return f"🛑 The contest “{quote_user_text(contest.theme, 100)}” was cancelled; no results will be posted."
+def render_cancelled(contest: Contest, *, locale: Locale = None) -> str:
+    return t(locale, "contest.cancelled", theme=quote_user_text(contest.theme, 100))
 
 
-def render_cancelled_announcement(contest: Contest) -> discord.Embed:
-    embed = render_announcement(contest)
-    embed.title = fit(f"🛑 Cancelled: {contest.theme}", 256)
+def render_cancelled_announcement(contest: Contest, *, locale: Locale = None) -> discord.Embed:
+    embed = render_announcement(contest, locale=locale)
+    embed.title = fit(t(locale, "contest.cancelled.title", theme=contest.theme), 256)
     embed.clear_fields()
     return embed
 
@@ -135,16 +155,21 @@ def fame_song_url(candidate: FameCandidate) -> str:
     return f"https://discord.com/channels/{candidate.guild_id}/{candidate.source_channel_id}/{candidate.message_id}"
 
 
-def render_fame_credit(candidate: FameCandidate) -> str:
-    """The line before a song's forward; its link also finds it again after a crash."""
-    return f"🌟 Into the hall of fame: [a song]({fame_song_url(candidate)}) by {credit(candidate.requester_id)}."
+def render_fame_credit(candidate: FameCandidate, *, locale: Locale = None) -> str:
+    """The line before a song's forward. Its link, in every language, also finds it again after a crash."""
+    requester = credit(candidate.requester_id, locale)
+    return t(locale, "fame.credit", url=fame_song_url(candidate), requester=requester)
 
 
-def render_fame_settings(settings: HallOfFame | None) -> str:
+def render_fame_settings(settings: HallOfFame | None, *, locale: Locale = None) -> str:
     if settings is None:
-        return "The hall of fame is off. Turn it on with `/music-admin halloffame channel:… threshold:…`."
-    return f"🌟 Songs reaching a score of {settings.threshold} are forwarded to <#{settings.channel_id}>."
+        return t(locale, "fame.settings.off")
+    return t(locale, "fame.settings.on", threshold=settings.threshold, channel=f"<#{settings.channel_id}>")
 
 
-FAME_OFF = "The hall of fame is now off; songs already in it stay."
-FAME_NEEDS_BOTH = "Give both a channel and a threshold (or `off:True`)."
+def fame_off(*, locale: Locale = None) -> str:
+    return t(locale, "fame.turned_off")
+
+
+def fame_needs_both(*, locale: Locale = None) -> str:
+    return t(locale, "fame.needs_both")

@@ -14,8 +14,8 @@ from bot.app import MusicBot
 from bot.contests import Contest, RankedSong
 from bot.hall_of_fame import FameCandidate
 from cogs.contest_render import (
-    FAME_NEEDS_BOTH,
-    FAME_OFF,
+    fame_needs_both,
+    fame_off,
     fame_song_url,
     render_announcement,
     render_cancelled,
@@ -28,12 +28,26 @@ from cogs.contest_render import (
     render_started,
     render_status,
 )
+from cogs.i18n import LANGUAGES, Locale
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 NO_PINGS = discord.AllowedMentions.none()
 HISTORY_SEARCH_LIMIT = 100
+
+
+def guild_locale(bot: MusicBot, guild_id: int) -> Locale:
+    """The channel's posts are for everyone there: the server's preferred language."""
+    guild = bot.get_guild(guild_id)
+    return guild.preferred_locale if guild is not None else None
+
+
+def public_locale(interaction: Interaction) -> Locale:
+    """A post a command makes for the whole channel: the server's language, as Discord gave it."""
+    if interaction.guild_locale is not None:
+        return interaction.guild_locale
+    return guild_locale(interaction.client, interaction.guild_id) if interaction.guild_id is not None else None
 
 
 def forward_reference(channel_id: int, message_id: int, guild_id: int) -> discord.MessageReference:
@@ -62,17 +76,19 @@ class CommunityDelivery:
             return
         message = self._channel(contest.channel_id, contest.guild_id).get_partial_message(contest.announcement_id)
         try:
-            await message.edit(embed=render_announcement(contest, standings))
+            await message.edit(embed=render_announcement(contest, standings, locale=self._locale(contest.guild_id)))
         except discord.NotFound:
             log.info("contest=%d its announcement is gone; standings not shown", contest.id)
 
     async def post_results(self, contest: Contest, results: list[RankedSong], *, retaken: bool) -> int:
         channel = self._channel(contest.channel_id, contest.guild_id)
-        text = render_results(contest, results)
+        text = render_results(contest, results, locale=self._locale(contest.guild_id))
         winner = results[0] if results else None
         found = FoundPosts()
         if retaken:  # another process claimed them and stopped: what it posted may be there already
-            found = await self._find_posts(channel, text, winner.message_id if winner else None)
+            # in whichever language the server preferred then
+            texts = {render_results(contest, results, locale=language) for language in LANGUAGES}
+            found = await self._find_posts(channel, texts, winner.message_id if winner else None)
         if found.text is not None and (winner is None or found.forward is not None):
             return found.text
         sent_id = found.text
@@ -95,17 +111,23 @@ class CommunityDelivery:
         # A claim taken over from a stopped process: what it posted longer ago than Discord remembers nonces is
         # found in the channel instead of being posted again.
         link = fame_song_url(candidate)
-        found = await self._find_posts(channel, link, candidate.message_id) if candidate.retaken else FoundPosts()
+        found = await self._find_posts(channel, {link}, candidate.message_id) if candidate.retaken else FoundPosts()
         if found.text is None:
-            await channel.send(content=render_fame_credit(candidate), allowed_mentions=NO_PINGS, nonce=nonce)
+            credit = render_fame_credit(candidate, locale=self._locale(candidate.guild_id))
+            await channel.send(content=credit, allowed_mentions=NO_PINGS, nonce=nonce)
         if found.forward is not None:
             return found.forward
         reference = forward_reference(candidate.source_channel_id, candidate.message_id, candidate.guild_id)
         forwarded = await channel.send(reference=reference, nonce=f"{nonce}f")
         return forwarded.id
 
-    async def _find_posts(self, channel: discord.PartialMessageable, text: str, forwarded_id: int | None) -> FoundPosts:
-        """The bot's recent message containing `text`, and its forward of message `forwarded_id`, if there."""
+    def _locale(self, guild_id: int) -> Locale:
+        return guild_locale(self._bot, guild_id)
+
+    async def _find_posts(
+        self, channel: discord.PartialMessageable, texts: set[str], forwarded_id: int | None
+    ) -> FoundPosts:
+        """The bot's recent message containing one of `texts`, and its forward of message `forwarded_id`."""
         found = FoundPosts()
         me = self._bot.user
         try:
@@ -116,7 +138,7 @@ class CommunityDelivery:
                 if reference is not None and reference.type is discord.MessageReferenceType.forward:
                     if reference.message_id == forwarded_id:
                         found.forward = message.id
-                elif text in message.content:
+                elif any(text in message.content for text in texts):
                     found.text = message.id
         except discord.HTTPException as error:
             log.warning("channel=%s could not read its history: %s", channel.id, error)
@@ -153,15 +175,16 @@ async def start_contest(
         exclude_new_members=exclude_new_members,
     )
     where = interaction.client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
-    announcement = await where.send(embed=render_announcement(contest), allowed_mentions=NO_PINGS)
+    embed = render_announcement(contest, locale=public_locale(interaction))
+    announcement = await where.send(embed=embed, allowed_mentions=NO_PINGS)
     await contests.announced(contest, announcement.id)
-    await interaction.response.send_message(render_started(contest), ephemeral=True)
+    await interaction.response.send_message(render_started(contest, locale=interaction.locale), ephemeral=True)
 
 
 async def end_contest(interaction: Interaction) -> None:
     assert interaction.guild_id is not None
     contest = await interaction.client.services.contests.end_now(interaction.guild_id)
-    await interaction.response.send_message(render_ended(contest), ephemeral=True)
+    await interaction.response.send_message(render_ended(contest, locale=interaction.locale), ephemeral=True)
     target = interaction.client.community_target
     if target is not None:  # at once, rather than at the loop's next round; the claim keeps it to one post
         await interaction.client.services.contests.settle_due(target)
@@ -170,11 +193,12 @@ async def end_contest(interaction: Interaction) -> None:
 async def cancel_contest(interaction: Interaction) -> None:
     assert interaction.guild_id is not None
     contest = await interaction.client.services.contests.cancel(interaction.guild_id)
-    await interaction.response.send_message(render_cancelled(contest), ephemeral=True)
+    await interaction.response.send_message(render_cancelled(contest, locale=interaction.locale), ephemeral=True)
     if contest.announcement_id is not None:
         where = interaction.client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
         try:
-            await where.get_partial_message(contest.announcement_id).edit(embed=render_cancelled_announcement(contest))
+            embed = render_cancelled_announcement(contest, locale=public_locale(interaction))
+            await where.get_partial_message(contest.announcement_id).edit(embed=embed)
         except discord.HTTPException as error:
             log.info("contest=%d could not mark the announcement cancelled: %s", contest.id, error)
 
@@ -186,15 +210,15 @@ async def configure_hall_of_fame(
     service = interaction.client.services.hall_of_fame
     if off:
         await service.turn_off(interaction.guild_id)
-        await interaction.response.send_message(FAME_OFF, ephemeral=True)
+        await interaction.response.send_message(fame_off(locale=interaction.locale), ephemeral=True)
         return
     if channel is not None and threshold is not None:
         await service.configure(interaction.guild_id, channel.id, threshold, actor_id=interaction.user.id)
     elif channel is not None or threshold is not None:
-        await interaction.response.send_message(FAME_NEEDS_BOTH, ephemeral=True)
+        await interaction.response.send_message(fame_needs_both(locale=interaction.locale), ephemeral=True)
         return
     settings = await service.settings(interaction.guild_id)
-    await interaction.response.send_message(render_fame_settings(settings), ephemeral=True)
+    await interaction.response.send_message(render_fame_settings(settings, locale=interaction.locale), ephemeral=True)
 
 
 async def hall_of_fame_after_vote(interaction: Interaction, clip_id: str, score: int) -> None:
@@ -227,14 +251,17 @@ class ContestCog(commands.Cog):
         running = await contests.running(interaction.guild_id)
         mine = await contests.member_songs(running, interaction.user.id) if running else []
         entered = await contests.entered(running, interaction.user.id) if running else 0
-        await interaction.response.send_message(embed=render_status(running, mine, entered), ephemeral=True)
+        embed = render_status(running, mine, entered, locale=interaction.locale)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @contest.command(name="past", description="Results of this server's past contests")
     @app_commands.describe(page="Newest first, five a page")
     async def past(self, interaction: Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         assert interaction.guild_id is not None
         past = await self.bot.services.contests.past(interaction.guild_id, page)
-        await interaction.response.send_message(embed=render_past(page, past), ephemeral=True)
+        await interaction.response.send_message(
+            embed=render_past(page, past, locale=interaction.locale), ephemeral=True
+        )
 
 
 async def setup(bot: MusicBot) -> None:

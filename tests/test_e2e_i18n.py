@@ -1,14 +1,18 @@
 """End to end: a member whose Discord client speaks French sees the commands and the bot's answers to them in
-French, an English member in English, and what the bot posts for the whole channel is in the server's language."""
+French, an English member in English, and what the bot posts for the whole channel (songs, contest announcements
+and results) is in the server's language."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tests.clock import FakeClock
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.music_api import FakeMusicApi
 from tests.harness import World, buttons, running_bot
 from tests.test_e2e_admin import admin, answered
+from tests.test_e2e_contests import admin as contest_admin
+from tests.test_e2e_contests import answer, contest_command, results_messages
 from tests.test_e2e_forget_me import ask_to_be_forgotten
 
 DEFERRED = 5
@@ -126,3 +130,40 @@ async def test_a_french_member_reads_embeds_buttons_forms_and_forget_me_in_frenc
         answer = await ask_to_be_forgotten(harness, world.member_id)
         assert answer.content.startswith("**Vous oublier ?** Sur tous les serveurs, cela supprime vos votes")
         assert list(buttons(answer).values()) == ["M'oublier"]
+
+
+async def test_contests_speak_the_members_language_and_post_in_the_servers(
+    discord_fake: FakeDiscord, api: FakeMusicApi, tmp_path: Path, clock: FakeClock
+) -> None:
+    guild_id = discord_fake.add_guild(preferred_locale="fr")  # the server's primary language: French
+    world = World(guild_id, discord_fake.add_channel(guild_id), discord_fake.add_member(guild_id, name="marie"))
+    discord_fake.set_client_locale(world.member_id, "fr")
+    async with running_bot(discord_fake, api, tmp_path / "db.sqlite3", clock=clock, world=world) as harness:
+        # The French member asks what is running: nothing, in French.
+        status = await contest_command(harness, "now", world.member_id)
+        assert status["embeds"][0]["title"] == "🏆 Aucun concours en cours"
+        assert status["embeds"][0]["description"] == "Résultats passés : `/music-contest past`."
+        # Entering without a contest: the refusal worded in the core, told in French.
+        attempt = await harness.music("une valse", contest=True)
+        assert (await answer(harness, attempt))["content"] == (
+            "Aucun concours n'est en cours ici : il n'y a rien à quoi participer."
+        )
+
+        # An English moderator starts one: answered in English, announced to the channel in French.
+        moderator = harness.moderator()
+        started = await contest_admin(harness, "contest start", moderator, theme="La pluie", ends="1d")
+        assert started["content"].startswith(f"🏆 The contest is on in <#{world.channel_id}>; it ends <t:")
+        shown = [message for message in discord_fake.messages(world.channel_id) if not message.ephemeral]
+        (announcement,) = [message for message in shown if message.embeds]
+        embed = announcement.embeds[0]
+        assert embed["title"] == "🏆 Concours : La pluie"
+        assert embed["description"].startswith("**Thème :** La pluie\nSe termine <t:")
+        assert [field["name"] for field in embed["fields"]] == ["Classement"]
+        status = await contest_command(harness, "now", world.member_id)
+        assert [field["name"] for field in status["embeds"][0]["fields"]] == ["Vos participations (0)"]
+
+        # Its results, too, are for the whole channel.
+        await contest_admin(harness, "contest end", moderator)
+        await discord_fake.wait_for(lambda: bool(results_messages(discord_fake, world.channel_id)))
+        (results,) = results_messages(discord_fake, world.channel_id)
+        assert results.content == "🏁 **Le concours « La pluie » est terminé !**\nAucune chanson n'a participé."

@@ -3,6 +3,8 @@ commands keep within Discord's limits."""
 
 from __future__ import annotations
 
+import ast
+import re
 import string
 import unicodedata
 from collections.abc import AsyncIterator
@@ -157,3 +159,51 @@ def test_the_custom_song_form_keeps_within_discords_limits_in_every_language(lan
     for key in form_keys:
         limit = next(limit for prefix, limit in FORM_LIMITS.items() if key.startswith(prefix))
         assert 1 <= len(messages[key]) <= limit, f"{language}: {key} is {len(messages[key])} characters"
+
+
+KEYED_ERRORS = {"UserFacingError", "InvalidRequestError"}
+
+
+def unnamed(text: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", text)
+
+
+def test_a_core_refusal_with_a_key_says_in_english_what_its_message_says() -> None:
+    """`UserFacingError(message, key=...)` in bot/: the member reads the catalogue's words, so the English entry
+    must be the message itself (its f-string fields as placeholders)."""
+    root = Path(__file__).resolve().parent.parent / "bot"
+    found = 0
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {  # module-level NAME = "text", for a message passed by name
+            target.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in KEYED_ERRORS):
+                continue
+            key = next((kw.value for kw in node.keywords if kw.arg == "key"), None)
+            if not isinstance(key, ast.Constant) or not node.args or "count" in {kw.arg for kw in node.keywords}:
+                continue  # a counted phrase's English has two forms: checked by the plural tests
+            message = node.args[0]
+            if isinstance(message, ast.Name):
+                message = constants[message.id]
+            if isinstance(message, ast.JoinedStr):
+                english = "".join(
+                    part.value if isinstance(part, ast.Constant) else "{" + ast.unparse(part.value) + "}"
+                    for part in message.values
+                )
+            else:
+                assert isinstance(message, ast.Constant)
+                english = message.value
+            written = catalogue(DEFAULT_LANGUAGE).messages.get(key.value)
+            assert isinstance(written, str), f"{path.name}: {key.value} is not in en.po"
+            # The same words; a placeholder may be named apart from the f-string's expression (values= maps it).
+            assert re.sub(r"\{[^}]*\}", "{}", written) == re.sub(r"\{[^}]*\}", "{}", english), (
+                f"{path.name}: {key.value}"
+            )
+            found += 1
+    assert found
