@@ -142,7 +142,7 @@ async def test_contests_speak_the_members_language_and_post_in_the_servers(
         # The French member asks what is running: nothing, in French.
         status = await contest_command(harness, "now", world.member_id)
         assert status["embeds"][0]["title"] == "🏆 Aucun concours en cours"
-        assert status["embeds"][0]["description"] == "Résultats passés : `/music-contest past`."
+        assert status["embeds"][0]["description"] == "Résultats passés : `/musique-concours passés`."
         # Entering without a contest: the refusal worded in the core, told in French.
         attempt = await harness.music("une valse", contest=True)
         assert (await answer(harness, attempt))["content"] == (
