@@ -24,21 +24,8 @@ PROMPT_MAX = 2000
 TEXT_INPUT_MAX = 4000
 
 
-class CustomSongModal(discord.ui.Modal, title="Custom song"):
+class CustomSongModal(discord.ui.Modal):
     """Title, style and lyrics for the custom-lyrics mode; built for each member, in their language."""
-
-    song_title: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Title", custom_id="song_title", placeholder="Neon Rain"
-    )
-    style: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Style tags", custom_id="style", placeholder="synthwave, dreamy, female vocals"
-    )
-    lyrics: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
-        label="Lyrics",
-        custom_id="lyrics",
-        style=discord.TextStyle.paragraph,
-        placeholder="[Verse]\n...\n[Chorus]\n...",
-    )
 
     def __init__(
         self,
@@ -55,17 +42,29 @@ class CustomSongModal(discord.ui.Modal, title="Custom song"):
         self._contest = contest
         self._instrumental = instrumental
         self._model = model
+        self._locale = locale
         # The form's limits are the chosen model's, so Discord stops over-long text as it is typed.
-        self.song_title.max_length = min(spec.max_title_chars, TEXT_INPUT_MAX)
-        self.style.max_length = min(spec.max_tags_chars, TEXT_INPUT_MAX)
-        self.lyrics.max_length = min(spec.max_lyrics_chars, TEXT_INPUT_MAX)
-        for field, name in ((self.song_title, "title"), (self.style, "style"), (self.lyrics, "lyrics")):
-            # The input's own label, as the class sets it; discord.py 2.6 warns on its setter (it prefers a ui.Label).
-            field._underlying.label = t(locale, f"form.label.{name}")
-            field.placeholder = t(locale, f"form.placeholder.{name}")
-        if not spec.lyrics_required and (instrumental or spec.instrumental is Instrumental.ALWAYS):
-            self.lyrics.required = False
-            self.lyrics.placeholder = t(locale, "form.placeholder.optional_lyrics")
+        lyrics_optional = not spec.lyrics_required and (instrumental or spec.instrumental is Instrumental.ALWAYS)
+        self.song_title = self._field("title", "song_title", spec.max_title_chars)
+        self.style = self._field("style", "style", spec.max_tags_chars)
+        self.lyrics = self._field("lyrics", "lyrics", spec.max_lyrics_chars, paragraph=True, optional=lyrics_optional)
+
+    def _field(
+        self, name: str, custom_id: str, limit: int, *, paragraph: bool = False, optional: bool = False
+    ) -> discord.ui.TextInput[CustomSongModal]:
+        """One text input, labelled in the member's language (set at construction: discord.py 2.6 deprecates
+        changing a label afterwards in favour of ui.Label)."""
+        placeholder = "form.placeholder.optional_lyrics" if optional else f"form.placeholder.{name}"
+        field: discord.ui.TextInput[CustomSongModal] = discord.ui.TextInput(
+            label=t(self._locale, f"form.label.{name}"),
+            custom_id=custom_id,
+            style=discord.TextStyle.paragraph if paragraph else discord.TextStyle.short,
+            placeholder=t(self._locale, placeholder),
+            required=not optional,
+            max_length=min(limit, TEXT_INPUT_MAX),
+        )
+        self.add_item(field)
+        return field
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         return await interaction.client.claim(interaction)
