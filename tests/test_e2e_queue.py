@@ -25,7 +25,10 @@ async def test_a_line_of_five_runs_in_order_once_each_across_a_restart(
     async with running_bot(discord_fake, api, database, world=world, **LIMITS) as first_run:
         interactions = []
         for n, member in enumerate(members):  # one after the other: the line's order is the order of asking
-            interactions.append(await first_run.music(f"song in line {n}", user_id=member))
+            interaction = await first_run.music(f"song in line {n}", user_id=member)
+            # Reserved (and so placed in line) once acknowledged: the next asks after it, not alongside it.
+            await discord_fake.wait_for(lambda asked=interaction: bool(asked.callbacks))
+            interactions.append(interaction)
         await discord_fake.wait_for(
             lambda: any("2nd in line" in (i.original.content if i.original else "") for i in interactions), 10
         )
