@@ -15,7 +15,7 @@ from bot.app import MusicBot
 from bot.models import JobStatus, VoteChoice, VoteTally
 from bot.tree import answer_error
 from cogs.contests import hall_of_fame_after_vote
-from cogs.i18n import Locale, refusal, t
+from cogs.i18n import Locale, public_locale, refusal, t
 from cogs.render import fit
 
 Interaction = discord.Interaction[MusicBot]
@@ -84,7 +84,7 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
                     choice=self.choice,
                     voter_joined_at=getattr(interaction.user, "joined_at", None),
                 )
-                view = clip_view(self.job_id, self.position, result.tally, interaction.guild_locale)
+                view = clip_view(self.job_id, self.position, result.tally, public_locale(interaction))
                 await interaction.response.edit_message(view=view)
                 await self._show_latest_tally(interaction, result.tally)
             await hall_of_fame_after_vote(interaction, result.clip_id, result.tally.score)
@@ -99,7 +99,7 @@ class VoteButton(discord.ui.DynamicItem[Button], template=r"vote:(?P<job>\d+):(?
             latest = (await voting.clip_for_buttons(self.job_id, self.position)).tally
             if latest == shown:
                 return
-            view = clip_view(self.job_id, self.position, latest, interaction.guild_locale)
+            view = clip_view(self.job_id, self.position, latest, public_locale(interaction))
             await interaction.edit_original_response(view=view)
             shown = latest
 

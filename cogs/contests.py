@@ -28,26 +28,13 @@ from cogs.contest_render import (
     render_started,
     render_status,
 )
-from cogs.i18n import LANGUAGES, Locale
+from cogs.i18n import LANGUAGES, Locale, guild_locale, public_locale
 
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[MusicBot]
 NO_PINGS = discord.AllowedMentions.none()
 HISTORY_SEARCH_LIMIT = 100
-
-
-def guild_locale(bot: MusicBot, guild_id: int) -> Locale:
-    """The channel's posts are for everyone there: the server's preferred language."""
-    guild = bot.get_guild(guild_id)
-    return guild.preferred_locale if guild is not None else None
-
-
-def public_locale(interaction: Interaction) -> Locale:
-    """A post a command makes for the whole channel: the server's language, as Discord gave it."""
-    if interaction.guild_locale is not None:
-        return interaction.guild_locale
-    return guild_locale(interaction.client, interaction.guild_id) if interaction.guild_id is not None else None
 
 
 def forward_reference(channel_id: int, message_id: int, guild_id: int) -> discord.MessageReference:

@@ -21,7 +21,7 @@ from bot.metrics import DeliveryRoute
 from bot.models import Clip, FailureReason, GenerationRequest, Job, JobStatus, Requester, VoteTally
 from bot.runtime import AsLink, JobOutcome, JobRuntime, LinkReason, ListenLink, Phase
 from cogs.buttons import clip_view, progress_view
-from cogs.i18n import Locale, t, tn
+from cogs.i18n import Locale, guild_locale, public_locale, t, tn
 from cogs.render import (
     HANDED_OVER_KEY,
     clip_filename,
@@ -70,8 +70,7 @@ class ChannelDelivery:
     @property
     def locale(self) -> Locale:
         """Everyone in the channel reads these posts: they speak the server's preferred language."""
-        guild = self._bot.get_guild(self._job.requester.guild_id)
-        return guild.preferred_locale if guild is not None else None
+        return guild_locale(self._bot, self._job.requester.guild_id)
 
     def remember_response_message(self, message_id: int | None) -> None:
         self._response_message_id = message_id
@@ -184,7 +183,7 @@ class InteractionDelivery(ChannelDelivery):
     @property
     def locale(self) -> Locale:
         """The command's message is public: the server's language, as Discord gave it with the interaction."""
-        return self._interaction.guild_locale or super().locale
+        return public_locale(self._interaction)
 
     @property
     def upload_limit(self) -> int:
@@ -296,6 +295,6 @@ async def start_generation(
         message_id = response.message_id if response is not None else None
         if message_id is not None and not await reservation.remember_response_message(message_id):
             with contextlib.suppress(discord.HTTPException):
-                await interaction.edit_original_response(content=t(interaction.guild_locale, HANDED_OVER_KEY))
+                await interaction.edit_original_response(content=t(public_locale(interaction), HANDED_OVER_KEY))
             return
         reservation.start(InteractionDelivery(bot, reservation.job, interaction))

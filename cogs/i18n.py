@@ -8,6 +8,7 @@ import gettext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import babel
 import discord
@@ -42,6 +43,20 @@ class Catalogue:
     messages: Mapping[str, str]
     plurals: Mapping[str, tuple[str, ...]]
     plural_index: Callable[[int], int]
+
+
+def guild_locale(client: discord.Client, guild_id: int) -> Locale:
+    """A post for everyone in a server's channel speaks the server's preferred language."""
+    guild = client.get_guild(guild_id)
+    return guild.preferred_locale if guild is not None else None
+
+
+def public_locale(interaction: discord.Interaction[Any]) -> Locale:
+    """A post a command makes for the whole channel: the server's language, as the interaction gave it, else as
+    the bot knows the server."""
+    if interaction.guild_locale is not None:
+        return interaction.guild_locale
+    return guild_locale(interaction.client, interaction.guild_id) if interaction.guild_id is not None else None
 
 
 @functools.cache

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.app import MusicBot
 from bot.voting import LeaderboardPeriod, VotingService
+from cogs.i18n import public_locale
 from cogs.render import render_history, render_leaderboard
 
 Interaction = discord.Interaction[MusicBot]
@@ -32,7 +33,7 @@ class VotingCog(commands.Cog):
     async def music_top(self, interaction: Interaction, period: LeaderboardPeriod = LeaderboardPeriod.WEEK) -> None:
         assert interaction.guild_id is not None  # guild_only
         clips = await self.voting.leaderboard(interaction.guild_id, period)
-        await interaction.response.send_message(embed=render_leaderboard(clips, period, interaction.guild_locale))
+        await interaction.response.send_message(embed=render_leaderboard(clips, period, public_locale(interaction)))
 
     @app_commands.command(name="music-history", description="The latest songs a member made in this server")
     @app_commands.guild_only()
